@@ -50,7 +50,7 @@ struct ReferenceSettings {
 struct GroupSpec {
   std::string name;
   double training_size = 1.0;  // < 1 or exactly 1.0 written as float: fraction; else count
-  double testing_size = 0.0;
+  double testing_size = 0.0;  // -1: "the rest of the files" (legacy `size` column form)
   bool training_is_fraction = true;
   bool testing_is_fraction = true;
   double eweight = 1.0;

@@ -1,0 +1,135 @@
+// The run behind `fitnn INPUT` (pipeline.hpp).
+#include "cli/pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "config/key_table.hpp"
+#include "fitnn/backend.hpp"
+#include "fitnn/cache.hpp"
+#include "fitnn/descriptors.hpp"
+#include "fitnn/errors.hpp"
+#include "fitnn/log.hpp"
+#include "fitnn/scrape.hpp"
+#include "fitnn/trainer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace fitnn {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string fmt(const char* f, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+
+}  // namespace
+
+std::string describe_input_keys() { return describe_keys(); }
+
+Dataset build_dataset(const Config& config, std::vector<Configuration>& configs,
+                      const PipelineOptions& opt) {
+  std::stable_sort(configs.begin(), configs.end(), [](const Configuration& a,
+                                                      const Configuration& b) {
+    return a.file != b.file ? a.file < b.file : a.index_in_file < b.index_in_file;
+  });
+  const int bits = config.train.derivative_precision;
+  if (bits != 32 && bits != 64)
+    throw InputError(config.input_path + ": [PYTORCH] derivative_precision must be 32 or 64");
+  std::string lib = find_lammps_library(opt.lammps_lib);
+  int version = lammps_version_of(lib);
+  uint64_t key = dataset_cache_key(config, configs, version, bits);
+  std::string cache_path = (fs::path(opt.cache_dir) / cache_file_name(key)).string();
+  auto t0 = std::chrono::steady_clock::now();
+  if (!opt.no_cache) {
+    if (auto cached = load_dataset_cache(cache_path, key)) {
+      Dataset d = std::move(*cached);
+      apply_configuration_metadata(d, configs);
+      d.validate();
+      log_info("descriptors: loaded from cache " + cache_path + " (" +
+               fmt("%.2f", seconds_since(t0)) + " s)");
+      return d;
+    }
+  }
+  LammpsOptions lo;
+  lo.library_path = lib;
+  lo.workers = opt.threads;
+  lo.derivative_bits = bits;
+  log_info("descriptors: LAMMPS " + std::to_string(version) + " from " + lib);
+  Dataset d = compute_dataset(config, configs, lo);
+  apply_configuration_metadata(d, configs);
+  d.validate();
+  log_info("descriptors: " + std::to_string(d.nconfigs()) + " configurations, " +
+           std::to_string(d.natoms()) + " atoms, " + std::to_string(d.nrows()) +
+           " derivative rows, " + fmt("%.3f", d.array_bytes() / 1e9) + " GB, " +
+           fmt("%.2f", seconds_since(t0)) + " s");
+  if (!opt.no_cache) {
+    save_dataset_cache(cache_path, d, key, version);
+    log_info("descriptors: cached in " + cache_path);
+  }
+  return d;
+}
+
+int run_pipeline(const std::string& input, const PipelineOptions& opt) {
+  auto t_start = std::chrono::steady_clock::now();
+  Config config = parse_config_file(input);
+  for (auto& n : config.notes) log_note(n);
+
+  if (!opt.descriptors_only) {
+    // FitSNAP's behaviour: refuse to overwrite outputs unless asked, before any work.
+    std::vector<std::string> existing;
+    for (auto& f : planned_outputs(config))
+      if (fs::exists(f)) existing.push_back(f);
+    if (!existing.empty() && !opt.overwrite) {
+      std::string list;
+      for (auto& f : existing) list += (list.empty() ? "" : ", ") + f;
+      throw OutputError("output files already exist: " + list +
+                        " (use --overwrite to replace them)");
+    }
+  }
+
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<Configuration> configs = scrape(config);
+  int64_t ntest = std::count_if(configs.begin(), configs.end(),
+                                [](const Configuration& c) { return c.testing; });
+  log_info("scrape: " + std::to_string(configs.size()) + " configurations (" +
+           std::to_string(configs.size() - ntest) + " training, " + std::to_string(ntest) +
+           " validation) from " + config.resolved_data_path() + " in " +
+           fmt("%.2f", seconds_since(t0)) + " s");
+  Dataset data = build_dataset(config, configs, opt);
+  configs.clear();
+  configs.shrink_to_fit();
+  if (opt.descriptors_only) {
+    log_info("--descriptors-only: done in " + fmt("%.2f", seconds_since(t_start)) + " s");
+    return 0;
+  }
+  if (opt.stop_flag && *opt.stop_flag) throw Error("interrupted before training");
+
+  Precision precision = opt.device == "cuda" ? Precision::f32 : Precision::f64;
+  if (config.train.dtype_setting == 1) precision = Precision::f32;
+  if (config.train.dtype_setting == 2) precision = Precision::f64;
+  std::unique_ptr<Backend> backend = make_backend(opt.device, precision, opt.threads);
+  log_info("backend: " + backend->name() +
+           (config.train.dtype_setting ? " (from dtype_setting)" : " (default precision)"));
+
+  FitOptions fo;
+  fo.overwrite = opt.overwrite;
+  fo.threads = opt.threads;
+  fo.device = opt.device;
+  fo.precision = precision;
+  fo.stop_flag = opt.stop_flag;
+  FitSummary summary = run_fit(config, data, *backend, fo);
+  (void)summary;
+  log_info("total wall time " + fmt("%.2f", seconds_since(t_start)) + " s");
+  return 0;
+}
+
+}  // namespace fitnn
