@@ -144,7 +144,13 @@ std::vector<Configuration> read_fitsnap_json(const std::string& path,
   try {
     doc = json::parse(text.begin() + start, text.end());
   } catch (const json::parse_error& e) {
-    throw DataError(path + ": malformed JSON (" + std::string(e.what()) + ")");
+    std::string hint;
+    if (text.find("NaN") != std::string::npos || text.find("Infinity") != std::string::npos)
+      hint = "; it holds NaN or Infinity, which is not valid JSON: fix or drop that "
+             "configuration";
+    throw DataError(path + ": malformed JSON (" + std::string(e.what()) + ")" + hint);
+  } catch (const json::exception& e) {
+    throw DataError(path + ": unreadable JSON value (" + std::string(e.what()) + ")");
   }
   auto ds = doc.find("Dataset");
   if (!doc.is_object() || ds == doc.end() || !ds->is_object())
