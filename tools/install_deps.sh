@@ -8,7 +8,8 @@ sudo_cmd=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo_cmd="sudo"; fi
 
 debs=(build-essential cmake pkg-config libeigen3-dev libinih-dev libhdf5-dev
-      nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev python3-venv python3-numpy)
+      nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev python3-venv python3-numpy
+      python3-torch libtorch-dev libpython3-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

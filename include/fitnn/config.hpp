@@ -100,7 +100,8 @@ struct TrainSettings {
   double lr_min = 0.0;
   int early_stopping = 0;        // epochs without validation improvement; 0 = off
   int derivative_precision = 64; // storage of derivative rows: 64 or 32 bits
-  int divergence_retries = 0;    // on NaN/Inf: retry from the best state with lr * 0.5
+  int divergence_retries = 0;
+  bool energy_offset = true;     // start the output bias at the per-element mean energy    // on NaN/Inf: retry from the best state with lr * 0.5
 };
 
 struct OutfileSettings {

@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--no-cache", opt.no_cache, "neither read nor write the descriptor cache");
   app.add_flag("--quiet", opt.quiet, "only warnings and errors");
+  app.add_option("--export", opt.export_checkpoint,
+                 "write the LAMMPS model files from this checkpoint (best model) and stop");
   app.add_flag("--list-keys", list_keys, "print every accepted input key and exit");
   try {
     app.parse(argc, argv);

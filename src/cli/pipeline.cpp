@@ -12,6 +12,7 @@
 #include "fitnn/cache.hpp"
 #include "fitnn/descriptors.hpp"
 #include "fitnn/errors.hpp"
+#include "fitnn/exports.hpp"
 #include "fitnn/log.hpp"
 #include "fitnn/scrape.hpp"
 #include "fitnn/trainer.hpp"
@@ -83,10 +84,25 @@ int run_pipeline(const std::string& input, const PipelineOptions& opt) {
   Config config = parse_config_file(input);
   for (auto& n : config.notes) log_note(n);
 
+  if (!opt.export_checkpoint.empty()) {
+    std::vector<std::string> existing;
+    for (auto& f : planned_exports(config))
+      if (fs::exists(f)) existing.push_back(f);
+    if (!existing.empty() && !opt.overwrite)
+      throw OutputError("output files already exist: " + existing.front() +
+                        (existing.size() > 1 ? " and others" : "") +
+                        " (use --overwrite to replace them)");
+    for (auto& f : export_lammps_from_checkpoint(config, opt.export_checkpoint, "."))
+      log_info("wrote " + f);
+    return 0;
+  }
+
   if (!opt.descriptors_only) {
     // FitSNAP's behaviour: refuse to overwrite outputs unless asked, before any work.
     std::vector<std::string> existing;
-    for (auto& f : planned_outputs(config))
+    std::vector<std::string> planned = planned_outputs(config);
+    for (auto& f : planned_exports(config)) planned.push_back(f);
+    for (auto& f : planned)
       if (fs::exists(f)) existing.push_back(f);
     if (!existing.empty() && !opt.overwrite) {
       std::string list;
@@ -127,7 +143,9 @@ int run_pipeline(const std::string& input, const PipelineOptions& opt) {
   fo.precision = precision;
   fo.stop_flag = opt.stop_flag;
   FitSummary summary = run_fit(config, data, *backend, fo);
-  (void)summary;
+  // LAMMPS files from the best model (the one the metrics describe).
+  for (auto& f : export_lammps(config, summary.best_model, "."))
+    log_info("wrote " + f);
   log_info("total wall time " + fmt("%.2f", seconds_since(t_start)) + " s");
   return 0;
 }

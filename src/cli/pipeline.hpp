@@ -19,6 +19,7 @@ struct PipelineOptions {
   std::string cache_dir = "fitnn_cache";
   bool no_cache = false;
   bool quiet = false;
+  std::string export_checkpoint;  // --export CKPT: write the LAMMPS files from it and stop
   const volatile std::sig_atomic_t* stop_flag = nullptr;
 };
 

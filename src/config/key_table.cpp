@@ -138,6 +138,9 @@ const std::vector<KeySpec> kTable = {
     {"PYTORCH", "divergence_retries", ValueType::integer, "0", 0, 100,
      "FitNN: on NaN/Inf retry from the best state with half the learning rate",
      SET(c.train.divergence_retries = int(v.integer))},
+    {"PYTORCH", "energy_offset", ValueType::boolean, "1", kNoMin, kNoMax,
+     "FitNN: start the output bias at the least-squares energy per atom of each element",
+     SET(c.train.energy_offset = v.boolean)},
     // [SOLVER]
     {"SOLVER", "solver", ValueType::word, "PYTORCH", kNoMin, kNoMax, "PYTORCH (or FITNN)",
      SET((void)0)},

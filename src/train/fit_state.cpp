@@ -160,6 +160,7 @@ TrainState fresh_state(const Config& config, const Dataset& data, const Split& s
     std::fill(mask.begin() + data.atom_offset[c], mask.begin() + data.atom_offset[c + 1], 1);
   compute_standardization(data.descriptors.data(), data.natoms(), data.ndesc, mask,
                           s.model.mean, s.model.std);
+  if (t.energy_offset) initialize_energy_offset(s.model, data, split.train);
   s.elements = element_names(data);
   const size_t np = size_t(s.model.layout.nparams());
   s.adam.m.assign(np, 0.0);

@@ -1,0 +1,58 @@
+// Starting the network's output at the right energy scale: the last-layer bias is set to the
+// least-squares energy per atom of each element over the training configurations
+// (min over c of sum_m (e_m - sum_t n_mt c_t)^2). Per-atom DFT energies are of order -10 eV
+// while a freshly initialized network outputs ~0, so without this the first hundreds of Adam
+// steps only shift the mean. FitNN key `energy_offset` (default 1) turns it on.
+#include <Eigen/Dense>
+
+#include "fit_internal.hpp"
+#include "fitnn/log.hpp"
+
+namespace fitnn::detail {
+
+std::vector<double> per_element_energy(const Dataset& data, const std::vector<int64_t>& train) {
+  const int nt = data.ntypes;
+  Eigen::MatrixXd ata = Eigen::MatrixXd::Zero(nt, nt);
+  Eigen::VectorXd atb = Eigen::VectorXd::Zero(nt);
+  for (int64_t c : train) {
+    Eigen::VectorXd n = Eigen::VectorXd::Zero(nt);
+    for (int64_t a = data.atom_offset[c]; a < data.atom_offset[c + 1]; ++a)
+      n[data.atom_type[a]] += 1.0;
+    ata += n * n.transpose();
+    atb += n * data.energy[c];
+  }
+  // A small ridge keeps elements absent from the training set at zero.
+  ata.diagonal().array() += 1e-9 * (1.0 + ata.diagonal().maxCoeff());
+  Eigen::VectorXd c = ata.ldlt().solve(atb);
+  return std::vector<double>(c.data(), c.data() + nt);
+}
+
+void initialize_energy_offset(Model& model, const Dataset& data,
+                              const std::vector<int64_t>& train) {
+  if (train.empty()) return;
+  std::vector<double> per_type = per_element_energy(data, train);
+  const ModelLayout& L = model.layout;
+  const int last = L.nlayers();
+  if (L.option == 2) {
+    for (int t = 0; t < L.nelements; ++t) model.params[L.bias_offset(t, last)] = per_type[t];
+  } else {
+    int64_t natoms = 0;
+    double energy = 0;
+    for (int64_t c : train) {
+      natoms += data.atom_offset[c + 1] - data.atom_offset[c];
+      energy += data.energy[c];
+    }
+    model.params[L.bias_offset(0, last)] = energy / double(natoms);
+  }
+  std::string msg = "energy_offset: output bias starts at";
+  for (int t = 0; t < L.nelements && t < int(per_type.size()); ++t) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " %s %.4f", data.type_names.size() > size_t(t)
+                                                   ? data.type_names[t].c_str() : "?",
+                  L.option == 2 ? per_type[t] : model.params[L.bias_offset(0, last)]);
+    msg += buf;
+  }
+  log_info(msg + " eV/atom");
+}
+
+}  // namespace fitnn::detail
