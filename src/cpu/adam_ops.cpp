@@ -1,0 +1,36 @@
+// Adam as PyTorch's torch.optim.Adam applies it (no weight decay, no amsgrad): moments
+//   m <- m + (1 - beta1) (g - m),  v <- beta2 v + (1 - beta2) g^2,
+// bias corrections c1 = 1 - beta1^t, c2 = 1 - beta2^t, and the step
+//   p <- p - (lr / c1) m / (sqrt(v) / sqrt(c2) + eps).
+// The scalar factors are formed in double, the per-parameter arithmetic in S.
+#include <Eigen/Core>
+#include <cmath>
+
+#include "cpu/ops.hpp"
+
+namespace fitnn {
+namespace cpu {
+
+template <class S>
+void adam_step_cpu(S* params, const S* grad, S* m, S* v, int64_t n, double lr, double beta1,
+                   double beta2, double eps, int64_t step) {
+  using Arr = Eigen::Array<S, Eigen::Dynamic, 1>;
+  const double c1 = 1.0 - std::pow(beta1, double(step));
+  const double c2 = 1.0 - std::pow(beta2, double(step));
+  const S step_size = S(lr / c1);
+  const S c2_sqrt = S(std::sqrt(c2));
+  const S w1 = S(1.0 - beta1), b2 = S(beta2), w2 = S(1.0 - beta2), e = S(eps);
+  Eigen::Map<Arr> p(params, n), mm(m, n), vv(v, n);
+  Eigen::Map<const Arr> g(grad, n);
+  mm += w1 * (g - mm);
+  vv = vv * b2 + w2 * g * g;
+  p -= step_size * (mm / (vv.sqrt() / c2_sqrt + e));
+}
+
+template void adam_step_cpu<double>(double*, const double*, double*, double*, int64_t, double,
+                                    double, double, double, int64_t);
+template void adam_step_cpu<float>(float*, const float*, float*, float*, int64_t, double,
+                                   double, double, double, int64_t);
+
+}  // namespace cpu
+}  // namespace fitnn

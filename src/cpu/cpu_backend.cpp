@@ -1,0 +1,472 @@
+// CpuBackend<S>: upload and checks, the batch driver (split over workers, chunks, ops in the
+// order of loss-and-gradients.md), the NaN/Inf guard and Adam.
+#include "cpu/cpu_backend.hpp"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "fitnn/errors.hpp"
+
+namespace fitnn {
+
+namespace {
+
+// Memory a worker's chunk may use for its work arrays (about the size of a core's L2, so that
+// the layers of a chunk stay in cache); the chunk capacity in atoms follows from it.
+constexpr double kChunkBytes = 2.0 * 1024 * 1024;
+constexpr int64_t kMinChunkAtoms = 128, kMaxChunkAtoms = 16384;
+
+}  // namespace
+
+template <class S>
+CpuBackend<S>::CpuBackend(int threads, int64_t chunk_atoms)
+    : m_team(threads < 1 ? 1 : threads), m_chunk_request(chunk_atoms) {}
+
+template <class S>
+CpuBackend<S>::~CpuBackend() = default;
+
+template <class S>
+std::string CpuBackend<S>::name() const {
+  return sizeof(S) == 8 ? "cpu-float64" : "cpu-float32";
+}
+
+template <class S>
+void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
+  const int64_t nconf = data.nconfigs(), natoms = data.natoms(), nrows = data.nrows();
+  const int d = data.ndesc;
+  auto fail = [](const std::string& what) { throw DataError("cpu backend: " + what); };
+  if (layout.widths.size() < 2 || layout.widths.back() != 1 || layout.ndesc < 1 ||
+      layout.widths[0] != layout.input_width() || layout.nlayers() > cpu::kMaxLayers)
+    throw InputError("cpu backend: the model layout is malformed");
+  if (layout.ndesc != d)
+    throw InputError("cpu backend: the model expects " + std::to_string(layout.ndesc) +
+                     " descriptors per atom but the dataset has " + std::to_string(d));
+  if (data.row_offset.size() != data.atom_offset.size())
+    fail("atom_offset and row_offset differ in length");
+  if (int64_t(data.descriptors.size()) != natoms * d) fail("descriptors are not (natoms, ndesc)");
+  if (int64_t(data.atom_type.size()) != natoms) fail("atom_type is not (natoms)");
+  if (int64_t(data.forces.size()) != 3 * natoms) fail("forces are not (natoms, 3)");
+  if (int64_t(data.energy.size()) != nconf || int64_t(data.eweight.size()) != nconf ||
+      int64_t(data.fweight.size()) != nconf)
+    fail("energy/eweight/fweight are not (nconfigs)");
+  if (int64_t(data.row_i.size()) != nrows || int64_t(data.row_k.size()) != nrows)
+    fail("row_i/row_k are not (nrows)");
+  if (data.derivative_bits == 64) {
+    if (int64_t(data.dgrad64.size()) != nrows * d) fail("dgrad64 is not (nrows, ndesc)");
+  } else if (data.derivative_bits == 32) {
+    if (int64_t(data.dgrad32.size()) != nrows * d) fail("dgrad32 is not (nrows, ndesc)");
+  } else {
+    fail("derivative_bits must be 64 or 32");
+  }
+  int64_t max_atoms = 1;
+  for (int64_t c = 0; c < nconf; ++c) {
+    const int64_t na = data.atom_offset[c + 1] - data.atom_offset[c];
+    if (na < 1) fail("configuration " + std::to_string(c) + " has no atoms");
+    if (data.row_offset[c + 1] < data.row_offset[c])
+      fail("row_offset decreases at configuration " + std::to_string(c));
+    max_atoms = std::max(max_atoms, na);
+    for (int64_t r = data.row_offset[c]; r < data.row_offset[c + 1]; ++r) {
+      if (data.row_i[r] < 0 || data.row_i[r] >= na || data.row_k[r] < 0 ||
+          data.row_k[r] >= 3 * na)
+        fail("derivative row " + std::to_string(r) + " of configuration " +
+             std::to_string(c) + " indexes outside its " + std::to_string(na) + " atoms");
+      if (r > data.row_offset[c] && data.row_k[r] < data.row_k[r - 1])
+        fail("derivative rows of configuration " + std::to_string(c) +
+             " are not sorted by force component k = 3 j + a (row " + std::to_string(r) + ")");
+    }
+  }
+  if (layout.option != 1)
+    for (int64_t a = 0; a < natoms; ++a)
+      if (data.atom_type[a] < 0 || data.atom_type[a] >= layout.nelements)
+        fail("atom " + std::to_string(a) + " has element " + std::to_string(data.atom_type[a]) +
+             " but the model has " + std::to_string(layout.nelements) + " elements");
+
+  m_data = &data;
+  m_layout = layout;
+  m_have_model = false;
+  const int64_t np = layout.nparams();
+  m_params.assign(size_t(np), S(0));
+  m_adam_m.assign(size_t(np), S(0));
+  m_adam_v.assign(size_t(np), S(0));
+  m_adam_step = 0;
+  m_mean.assign(size_t(d), 0.0);
+  m_std.assign(size_t(d), 1.0);
+  m_std_s.assign(size_t(d), S(1));
+
+  // Chunk capacity from the bytes of work arrays per atom.
+  double per_atom = 2.0 * d + 6 + 4;  // beta, g, forces, phi, energies
+  for (int l = 0; l <= layout.nlayers(); ++l) per_atom += 7.0 * layout.widths[l];
+  per_atom *= sizeof(S);
+  int64_t cap = int64_t(kChunkBytes / per_atom);
+  cap = std::min(std::max(cap, kMinChunkAtoms), kMaxChunkAtoms);
+  cap = std::min(cap, std::max<int64_t>(natoms, 1));
+  if (m_chunk_request > 0) cap = m_chunk_request;
+  cap = std::max(cap, max_atoms);
+  m_capacity = (cap + 7) / 8 * 8;
+  m_workers.clear();
+  m_workers.resize(size_t(m_team.size()));
+  for (auto& wk : m_workers) {
+    wk.ws.allocate(layout, m_capacity, m_capacity);
+    wk.grad.assign(size_t(np), S(0));
+  }
+  m_batch_atom.assign(size_t(nconf + 1), 0);
+  m_cost.assign(size_t(nconf), 0.0);
+  m_order.assign(size_t(nconf), 0);
+  for (auto& wk : m_workers) {
+    wk.items.reserve(size_t(nconf));
+    wk.cfgs.reserve(size_t(nconf));
+  }
+
+  // Work estimates for balancing the workers: MLP multiply-adds per atom (forward, beta,
+  // tangent, reverse ~ 6 passes) and derivative-row multiply-adds per row (two passes).
+  double mlp = 0.0;
+  for (int l = 1; l <= layout.nlayers(); ++l) mlp += double(layout.widths[l]) * layout.widths[l - 1];
+  m_cost_atom = 6.0 * mlp;
+  m_cost_row = 2.0 * d;
+}
+
+template <class S>
+void CpuBackend<S>::check_ready(const char* what, bool need_model) const {
+  if (!m_data) throw std::logic_error(std::string("cpu backend: ") + what + " before upload()");
+  if (need_model && !m_have_model)
+    throw std::logic_error(std::string("cpu backend: ") + what + " before set_model()");
+}
+
+template <class S>
+void CpuBackend<S>::set_model(const Model& model) {
+  check_ready("set_model()", false);
+  if (!(model.layout == m_layout))
+    throw InputError("cpu backend: the model's layout differs from the one uploaded with the "
+                     "dataset");
+  const int d = m_layout.ndesc;
+  if (int64_t(model.params.size()) != m_layout.nparams())
+    throw InputError("cpu backend: the model has " + std::to_string(model.params.size()) +
+                     " parameters, its layout needs " + std::to_string(m_layout.nparams()));
+  if (int(model.mean.size()) != d || int(model.std.size()) != d)
+    throw InputError("cpu backend: the model's standardization is not (ndesc)");
+  for (int k = 0; k < d; ++k)
+    if (!(model.std[k] > 0.0) || !std::isfinite(model.std[k]) || !std::isfinite(model.mean[k]))
+      throw InputError("cpu backend: standardization entry " + std::to_string(k) +
+                       " is not finite or has std <= 0");
+  std::copy(model.params.begin(), model.params.end(), m_params.begin());
+  m_mean = model.mean;
+  m_std = model.std;
+  for (int k = 0; k < d; ++k) m_std_s[k] = S(m_std[k]);
+  m_have_model = true;
+}
+
+template <class S>
+void CpuBackend<S>::get_params(std::vector<double>& params) {
+  check_ready("get_params()", true);
+  params.assign(m_params.begin(), m_params.end());
+}
+
+template <class S>
+void CpuBackend<S>::set_adam(const AdamState& adam) {
+  check_ready("set_adam()", false);
+  const size_t np = size_t(m_layout.nparams());
+  if ((!adam.m.empty() && adam.m.size() != np) || (!adam.v.empty() && adam.v.size() != np))
+    throw InputError("cpu backend: the Adam moments have " + std::to_string(adam.m.size()) +
+                     " entries, the model has " + std::to_string(np) + " parameters");
+  if (adam.m.empty())
+    std::fill(m_adam_m.begin(), m_adam_m.end(), S(0));
+  else
+    std::copy(adam.m.begin(), adam.m.end(), m_adam_m.begin());
+  if (adam.v.empty())
+    std::fill(m_adam_v.begin(), m_adam_v.end(), S(0));
+  else
+    std::copy(adam.v.begin(), adam.v.end(), m_adam_v.begin());
+  m_adam_step = adam.step;
+  m_beta1 = adam.beta1;
+  m_beta2 = adam.beta2;
+  m_eps = adam.eps;
+}
+
+template <class S>
+void CpuBackend<S>::get_adam(AdamState& adam) {
+  check_ready("get_adam()", false);
+  adam.m.assign(m_adam_m.begin(), m_adam_m.end());
+  adam.v.assign(m_adam_v.begin(), m_adam_v.end());
+  adam.step = m_adam_step;
+  adam.beta1 = m_beta1;
+  adam.beta2 = m_beta2;
+  adam.eps = m_eps;
+}
+
+template <class S>
+void CpuBackend<S>::check_batch(const int64_t* configs, int n, const char* what) const {
+  if (n < 0 || (n > 0 && !configs))
+    throw std::invalid_argument(std::string("cpu backend: ") + what + ": bad batch");
+  const int64_t nconf = m_data->nconfigs();
+  for (int m = 0; m < n; ++m)
+    if (configs[m] < 0 || configs[m] >= nconf)
+      throw DataError(std::string("cpu backend: ") + what + ": configuration index " +
+                      std::to_string(configs[m]) + " is outside the dataset's " +
+                      std::to_string(nconf));
+}
+
+template <class S>
+cpu::MlpNet<S> CpuBackend<S>::net_view(int net) const {
+  cpu::MlpNet<S> v;
+  v.params = m_params.data() + m_layout.nparams_per_net() * net;
+  v.widths = m_layout.widths.data();
+  v.nlayers = m_layout.nlayers();
+  v.act = m_layout.activation;
+  return v;
+}
+
+template <class S>
+template <class Dg>
+void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, const Dg* dgrad,
+                              Predictions* pred, std::vector<double>* beta_out) {
+  using namespace cpu;
+  const Dataset& data = *m_data;
+  cpu::Workspace<S>& ws = wk.ws;
+  const int d = m_layout.ndesc;
+  const int nnets = m_layout.nnets();
+  const int onehot = m_layout.option == 3 ? m_layout.nelements : 0;
+  const int64_t* items = wk.items.data() + i0;  // batch positions of the chunk's configurations
+  ws.plan(data, m_layout, wk.cfgs.data() + i0, nconf);
+  const int32_t* cols = ws.cols();
+
+  for (int e = 0; e < nnets; ++e) {
+    const MlpBlock<S>& blk = ws.blocks[e];
+    if (blk.n == 0) continue;
+    const MlpNet<S> net = net_view(e);
+    const int64_t c0 = ws.seg_start[e];
+    standardize_cpu(blk.n, ws.atoms.data() + c0, data.descriptors.data(), d, m_mean.data(),
+                    m_std.data(), data.atom_type.data(), onehot, blk.hh[0]);
+    mlp_forward_cpu(net, blk);
+    mlp_beta_cpu(net, blk, d, m_std_s.data(), ws.beta.data() + c0 * d);
+  }
+  if (mode == Mode::beta) {
+    for (int m = 0; m < nconf; ++m) {
+      double* out = beta_out->data() + m_batch_atom[items[m]] * d;
+      for (int64_t a = ws.atom_base[m]; a < ws.atom_base[m + 1]; ++a, out += d) {
+        const S* src = ws.beta.data() + int64_t(cols ? cols[a] : a) * d;
+        for (int k = 0; k < d; ++k) out[k] = double(src[k]);
+      }
+    }
+    return;
+  }
+  config_energy_cpu(nconf, ws.atom_base.data(), cols, ws.atom_energy.data(), ws.energy.data());
+  const bool grad = mode == Mode::gradient;
+  if (grad)  // forces, phi and g in one pass over the rows
+    force_contract_transpose_cpu(nconf, ws.configs, data.row_offset.data(),
+                                 data.atom_offset.data(), data.forces.data(),
+                                 data.fweight.data(), ws.atom_base.data(), cols,
+                                 data.row_i.data(), data.row_k.data(), dgrad, d,
+                                 ws.beta.data(), m_inv_m, ws.forces.data(), ws.phi.data(),
+                                 ws.g.data());
+  else
+    force_contract_cpu(nconf, ws.configs, data.row_offset.data(), ws.atom_base.data(), cols,
+                       data.row_i.data(), data.row_k.data(), dgrad, d, ws.beta.data(),
+                       ws.forces.data());
+  wk.loss += loss_cpu(nconf, ws.configs, data.atom_offset.data(), data.energy.data(),
+                      data.forces.data(), data.eweight.data(), data.fweight.data(),
+                      ws.atom_base.data(), cols, ws.energy.data(), ws.forces.data(), m_inv_m,
+                      ws.eps.data(), ws.phi.data(), grad ? ws.eps_col.data() : nullptr);
+  if (pred) {
+    for (int m = 0; m < nconf; ++m) {
+      pred->energy[size_t(items[m])] = ws.energy[m];
+      int64_t out = m_batch_atom[items[m]];
+      for (int64_t a = ws.atom_base[m]; a < ws.atom_base[m + 1]; ++a, ++out) {
+        pred->atom_energy[size_t(out)] = double(ws.atom_energy[cols ? cols[a] : a]);
+        for (int k = 0; k < 3; ++k) pred->forces[size_t(3 * out + k)] = double(ws.forces[3 * a + k]);
+      }
+    }
+  }
+  if (!grad) return;
+  const int64_t npn = m_layout.nparams_per_net();
+  for (int e = 0; e < nnets; ++e) {
+    const MlpBlock<S>& blk = ws.blocks[e];
+    if (blk.n == 0) continue;
+    const MlpNet<S> net = net_view(e);
+    const int64_t c0 = ws.seg_start[e];
+    mlp_tangent_cpu(net, blk, d, m_std_s.data(), ws.g.data() + c0 * d);
+    mlp_reverse_cpu(net, blk, ws.eps_col.data() + c0, wk.grad.data() + npn * e);
+  }
+}
+
+template <class S>
+void CpuBackend<S>::run_worker(int w, Mode mode, Predictions* pred, std::vector<double>* beta) {
+  Worker& wk = m_workers[size_t(w)];
+  wk.loss = 0.0;
+  if (mode == Mode::gradient) std::fill(wk.grad.begin(), wk.grad.end(), S(0));
+  const int64_t end = int64_t(wk.items.size());
+  for (int64_t i = 0; i < end;) {
+    // Greedy chunk: as many configurations as fit in the capacity (at least one).
+    int64_t e = i + 1, atoms = m_data->natoms_of(wk.cfgs[size_t(i)]);
+    while (e < end && atoms + m_data->natoms_of(wk.cfgs[size_t(e)]) <= m_capacity)
+      atoms += m_data->natoms_of(wk.cfgs[size_t(e++)]);
+    if (m_data->derivative_bits == 64)
+      run_chunk(wk, i, int(e - i), mode, m_data->dgrad64.data(), pred, beta);
+    else
+      run_chunk(wk, i, int(e - i), mode, m_data->dgrad32.data(), pred, beta);
+    i = e;
+  }
+}
+
+template <class S>
+void CpuBackend<S>::assign_workers(const int64_t* configs, int n) {
+  const int T = m_team.size();
+  for (auto& wk : m_workers) {
+    wk.items.clear();
+    wk.cfgs.clear();
+    wk.load = 0.0;
+  }
+  if (T == 1) {
+    for (int m = 0; m < n; ++m) m_workers[0].items.push_back(m);
+  } else {
+    // Largest first to the least loaded worker (ties: the lower position, the lower worker),
+    // then each worker's configurations in batch order.
+    m_order.resize(size_t(n));
+    for (int m = 0; m < n; ++m) m_order[size_t(m)] = m;
+    std::sort(m_order.begin(), m_order.end(), [&](int64_t x, int64_t y) {
+      return m_cost[size_t(x)] > m_cost[size_t(y)] ||
+             (m_cost[size_t(x)] == m_cost[size_t(y)] && x < y);
+    });
+    for (int64_t m : m_order) {
+      Worker* best = &m_workers[0];
+      for (auto& wk : m_workers)
+        if (wk.load < best->load) best = &wk;
+      best->items.push_back(m);
+      best->load += m_cost[size_t(m)];
+    }
+    for (auto& wk : m_workers) std::sort(wk.items.begin(), wk.items.end());
+  }
+  for (auto& wk : m_workers)
+    for (int64_t m : wk.items) wk.cfgs.push_back(configs[m]);
+}
+
+template <class S>
+BatchStats CpuBackend<S>::run(const int64_t* configs, int n, Mode mode, Predictions* pred,
+                              std::vector<double>* beta) {
+  const Dataset& data = *m_data;
+  BatchStats stats;
+  stats.nconfigs = n;
+  if (m_batch_atom.size() < size_t(n + 1)) m_batch_atom.resize(size_t(n + 1));
+  if (m_cost.size() < size_t(n)) m_cost.resize(size_t(n));
+  m_batch_atom[0] = 0;
+  for (int m = 0; m < n; ++m) {
+    const int64_t c = configs[m];
+    m_batch_atom[m + 1] = m_batch_atom[m] + data.natoms_of(c);
+    m_cost[size_t(m)] = m_cost_atom * data.natoms_of(c) +
+                        m_cost_row * double(data.row_offset[c + 1] - data.row_offset[c]);
+  }
+  stats.natoms = m_batch_atom[n];
+  assign_workers(configs, n);
+  m_inv_m = n > 0 ? 1.0 / n : 1.0;
+  if (pred) {
+    pred->energy.assign(size_t(n), 0.0);
+    pred->atom_energy.assign(size_t(stats.natoms), 0.0);
+    pred->forces.assign(size_t(3 * stats.natoms), 0.0);
+  }
+  if (beta) beta->assign(size_t(stats.natoms * m_layout.ndesc), 0.0);
+  // Workers are units of work claimed by whichever thread is free (see thread_team.hpp); each
+  // has its own work arrays and gradient, so the result does not depend on who ran it.
+  m_next_worker.store(0);
+  const int nworkers = int(m_workers.size());
+  auto job = [&](int) {
+    for (int w; (w = m_next_worker.fetch_add(1)) < nworkers;) run_worker(w, mode, pred, beta);
+  };
+  m_team.run(job);
+  for (const auto& wk : m_workers) stats.loss += wk.loss;
+  if (mode == Mode::gradient) {
+    // The total gradient is summed into worker 0's, in worker order (deterministic).
+    std::vector<S>& total = m_workers[0].grad;
+    for (size_t w = 1; w < m_workers.size(); ++w) {
+      if (m_workers[w].items.empty()) continue;
+      const S* src = m_workers[w].grad.data();
+      for (size_t i = 0; i < total.size(); ++i) total[i] += src[i];
+    }
+  }
+  return stats;
+}
+
+template <class S>
+BatchStats CpuBackend<S>::loss_gradient(const int64_t* configs, int n,
+                                        std::vector<double>& grad) {
+  check_ready("loss_gradient()", true);
+  check_batch(configs, n, "loss_gradient()");
+  BatchStats stats = run(configs, n, Mode::gradient, nullptr, nullptr);
+  grad.assign(m_workers[0].grad.begin(), m_workers[0].grad.end());
+  return stats;
+}
+
+template <class S>
+std::string CpuBackend<S>::describe_nonfinite(double loss) const {
+  std::ostringstream msg;
+  msg.precision(6);
+  if (!std::isfinite(loss)) {
+    msg << "the batch loss is " << loss;
+    return msg.str();
+  }
+  const std::vector<S>& grad = m_workers[0].grad;
+  const int64_t npn = m_layout.nparams_per_net();
+  for (size_t i = 0; i < grad.size(); ++i) {
+    if (std::isfinite(grad[i])) continue;
+    const int net = int(int64_t(i) / npn);
+    for (int l = 1; l <= m_layout.nlayers(); ++l) {
+      const int64_t w0 = m_layout.weight_offset(net, l), b0 = m_layout.bias_offset(net, l);
+      const int in = m_layout.widths[l - 1];
+      if (int64_t(i) < b0) {
+        const int64_t k = int64_t(i) - w0;
+        msg << "the gradient of net " << net << " layer " << l << " weight [" << k / in << ", "
+            << k % in << "] is " << double(grad[i]);
+        return msg.str();
+      }
+      if (int64_t(i) < b0 + m_layout.widths[l]) {
+        msg << "the gradient of net " << net << " layer " << l << " bias [" << int64_t(i) - b0
+            << "] is " << double(grad[i]);
+        return msg.str();
+      }
+    }
+  }
+  return "a non-finite value";
+}
+
+template <class S>
+BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
+  check_ready("train_step()", true);
+  check_batch(configs, n, "train_step()");
+  BatchStats stats = run(configs, n, Mode::gradient, nullptr, nullptr);
+  bool finite = std::isfinite(stats.loss);
+  const std::vector<S>& grad = m_workers[0].grad;  // the batch's total gradient
+  finite = finite && Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>(
+                         grad.data(), Eigen::Index(grad.size())).allFinite();
+  if (!finite) {
+    std::ostringstream where;
+    where << "training step " << m_adam_step + 1 << " (" << name() << ", batch of " << n
+          << " configurations starting with dataset configuration "
+          << (n > 0 ? configs[0] : -1) << "): " << describe_nonfinite(stats.loss)
+          << "; the parameters were not updated. Lower the learning rate, check the "
+             "training data for outliers, or use divergence_retries.";
+    throw NumericError(where.str());
+  }
+  ++m_adam_step;
+  cpu::adam_step_cpu(m_params.data(), grad.data(), m_adam_m.data(), m_adam_v.data(),
+                     int64_t(m_params.size()), lr, m_beta1, m_beta2, m_eps, m_adam_step);
+  return stats;
+}
+
+template <class S>
+BatchStats CpuBackend<S>::evaluate(const int64_t* configs, int n, Predictions* out) {
+  check_ready("evaluate()", true);
+  check_batch(configs, n, "evaluate()");
+  return run(configs, n, Mode::evaluate, out, nullptr);
+}
+
+template <class S>
+void CpuBackend<S>::atom_beta(const int64_t* configs, int n, std::vector<double>& beta) {
+  check_ready("atom_beta()", true);
+  check_batch(configs, n, "atom_beta()");
+  run(configs, n, Mode::beta, nullptr, &beta);
+}
+
+template class CpuBackend<double>;
+template class CpuBackend<float>;
+
+}  // namespace fitnn

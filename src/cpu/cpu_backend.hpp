@@ -1,0 +1,94 @@
+// CpuBackend<S>: the reference Backend (backend.hpp) on the CPU, S = double or float. A batch
+// is split by configurations into one unit of work per thread (the loss and its gradient are
+// sums over configurations, so units never talk until their gradients are added), largest
+// configuration first to the least loaded unit; threads claim units as they come free (a
+// thread the OS does not schedule in time takes none). Each unit runs its configurations in
+// chunks through the ops of ops.hpp with its own preallocated work arrays and gradient, so the
+// result depends only on the batch and the thread count: bitwise reproducible.
+// The dataset's derivative rows are read in place, in whichever precision they are stored.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cpu/ops.hpp"
+#include "cpu/thread_team.hpp"
+#include "cpu/workspace.hpp"
+#include "fitnn/backend.hpp"
+
+namespace fitnn {
+
+template <class S>
+class CpuBackend final : public Backend {
+ public:
+  // threads: worker threads (>= 1; the factory turns 0 into the number of cores).
+  // chunk_atoms: atoms a worker runs through the MLP at once (0: from a memory budget);
+  // tests set it small to exercise chunking. It is raised to the largest configuration.
+  explicit CpuBackend(int threads = 1, int64_t chunk_atoms = 0);
+  ~CpuBackend() override;
+
+  std::string name() const override;
+  void upload(const Dataset& data, const ModelLayout& layout) override;
+  void set_model(const Model& model) override;
+  void get_params(std::vector<double>& params) override;
+  void set_adam(const AdamState& adam) override;
+  void get_adam(AdamState& adam) override;
+  BatchStats loss_gradient(const int64_t* configs, int n, std::vector<double>& grad) override;
+  BatchStats train_step(const int64_t* configs, int n, double lr) override;
+  BatchStats evaluate(const int64_t* configs, int n, Predictions* out) override;
+
+  // Not part of Backend (tests, tools): beta_i = dE_i/dx_i of the batch's atoms in batch
+  // order, (sum N_m, ndesc) row-major.
+  void atom_beta(const int64_t* configs, int n, std::vector<double>& beta);
+  int threads() const { return m_team.size(); }
+  int64_t chunk_capacity() const { return m_capacity; }
+
+ private:
+  enum class Mode { beta, evaluate, gradient };
+  struct Worker {
+    cpu::Workspace<S> ws;
+    std::vector<S> grad;         // (nparams) this worker's share of the gradient
+    double loss = 0.0;
+    std::vector<int64_t> items;  // batch positions of its configurations (ascending)
+    std::vector<int64_t> cfgs;   // their dataset indices
+    double load = 0.0;           // estimated work assigned
+  };
+
+  BatchStats run(const int64_t* configs, int n, Mode mode, Predictions* pred,
+                 std::vector<double>* beta);
+  void assign_workers(const int64_t* configs, int n);
+  void run_worker(int w, Mode mode, Predictions* pred, std::vector<double>* beta);
+  template <class Dg>
+  void run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, const Dg* dgrad,
+                 Predictions* pred, std::vector<double>* beta);
+  cpu::MlpNet<S> net_view(int net) const;
+  void check_ready(const char* what, bool need_model) const;
+  void check_batch(const int64_t* configs, int n, const char* what) const;
+  std::string describe_nonfinite(double loss) const;
+
+  const Dataset* m_data = nullptr;
+  ModelLayout m_layout;
+  bool m_have_model = false;
+  std::vector<S> m_params, m_adam_m, m_adam_v;
+  int64_t m_adam_step = 0;
+  double m_beta1 = 0.9, m_beta2 = 0.999, m_eps = 1e-8;
+  std::vector<double> m_mean, m_std;  // (ndesc) standardization
+  std::vector<S> m_std_s;             // (ndesc) std in S for beta and the tangent input
+  cpu::ThreadTeam m_team;
+  std::vector<Worker> m_workers;
+  int64_t m_chunk_request = 0;        // chunk_atoms of the constructor
+  int64_t m_capacity = 0;             // atoms per chunk
+  double m_cost_atom = 1.0, m_cost_row = 1.0;  // relative work per atom and per row
+  // Per batch (sized at upload for a batch of every configuration).
+  std::vector<int64_t> m_batch_atom;  // (n + 1) first batch atom of each batch configuration
+  std::vector<double> m_cost;         // (n) estimated work of each batch configuration
+  std::vector<int64_t> m_order;       // (n) batch positions, most work first
+  double m_inv_m = 1.0;               // 1 / batch size
+  std::atomic<int> m_next_worker{0};  // next unclaimed worker (unit of work) of a batch
+};
+
+extern template class CpuBackend<double>;
+extern template class CpuBackend<float>;
+
+}  // namespace fitnn

@@ -1,0 +1,147 @@
+// The reference arithmetic of FitNN as named operations (loss-and-gradients.md, literally).
+// Every op here has a CUDA twin in kernels/ with the same name and a _cuda suffix and the same
+// arguments (device pointers instead of host pointers), so that the two paths can be read
+// side by side and tested against each other.
+//
+// Conventions
+//   S   the compute scalar (double or float); Dg the derivative-row storage (double or float).
+//   Matrices of per-atom vectors are COLUMN-major (width, n): atom c is the contiguous column
+//   c (equivalently: (n, width) row-major, one row per atom, like Dataset::descriptors).
+//   Weights W_l are (out, in) ROW-major inside the flat parameter vector (model.hpp).
+//   A "block" is a set of n atoms run through one net; with multi_element_option 2 the atoms
+//   of a batch are reordered so that each element's atoms are contiguous (one block, one set
+//   of GEMMs per element). col_of maps a batch atom (configuration order) to its column;
+//   nullptr means the identity.
+//   A batch slice is `nconf` configurations `configs` (dataset indices) whose atoms occupy
+//   batch atoms [atom_base[m], atom_base[m+1]) and whose forces occupy 3 * that range.
+#pragma once
+#include <cstdint>
+
+#include "fitnn/config.hpp"
+
+namespace fitnn {
+namespace cpu {
+
+constexpr int kMaxLayers = 66;  // L: up to 64 hidden layers (model_layout.cpp) + output
+
+// ---- Activations ----------------------------------------------------------------------
+// In place over `len` values: z -> h = act(z); a1 = act'(z), a2 = act''(z).
+template <class S>
+void activation_cpu(Activation act, S* z_to_h, S* a1, S* a2, int64_t len);
+
+// ---- MLP over a block of atoms ----------------------------------------------------------
+// One net's parameters: W_l at weight(l) (out_l, in_l) row-major, b_l right after it.
+template <class S>
+struct MlpNet {
+  const S* params = nullptr;  // first parameter of this net in the flat vector
+  const int* widths = nullptr;  // (nlayers + 1): widths[0] = input width, widths[L] = 1
+  int nlayers = 0;            // L
+  Activation act = Activation::softplus;
+  int64_t weight(int l) const;  // offset of W_l from params (l in 1..L)
+  int64_t bias(int l) const { return weight(l) + int64_t(widths[l]) * widths[l - 1]; }
+};
+
+// Work arrays of one block of n atoms (owned by Workspace, workspace.hpp).
+template <class S>
+struct MlpBlock {
+  int64_t n = 0;
+  S* hh[kMaxLayers] = {};   // l = 0..L-1: (w_l, 2n) = [h_l | hd_l]; hh[0] = [h_0 | g/s]
+  S* a1[kMaxLayers] = {};   // l = 1..L-1: (w_l, n) act'(z_l)
+  S* a2[kMaxLayers] = {};   // l = 1..L-1: (w_l, n) act''(z_l)
+  S* tb[kMaxLayers] = {};   // l = 1..L-1: (w_l, n) tbar_l = W_{l+1}^T delta_{l+1}, then the
+                            //   curvature term tbar_l * act''(z_l) * zd_l (tangent pass)
+  S* bar[kMaxLayers + 1] = {};  // l = 1..L: (w_l, 2n) = [zbar_l | delta_l], delta_l = dE/dz_l
+  S* energy = nullptr;      // (n) E_i = z_L
+};
+
+// h_0 for `n` atoms: column c = (x[atoms[c]] - mean) / std, then (option 3) a one-hot vector
+// of atom_type[atoms[c]] with `onehot` entries (0: none). x: dataset descriptors (natoms, d).
+// h0: the block's hh[0] (ld = d + onehot).
+template <class S>
+void standardize_cpu(int64_t n, const int64_t* atoms, const double* x, int d,
+                     const double* mean, const double* std, const int32_t* atom_type,
+                     int onehot, S* h0);
+
+// Primal pass: z_l = W_l h_{l-1} + b_l, h_l = act(z_l) with act', act'' kept; E = z_L.
+template <class S>
+void mlp_forward_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk);
+
+// beta = dE/dx (d, n) column-major with leading dimension d: delta_L = 1,
+// tbar_l = W_{l+1}^T delta_{l+1}, delta_l = act'(z_l) tbar_l, beta = (W_1^T delta_1)[0:d] / std.
+// Keeps tbar_l and delta_l in the block for the reverse pass.
+template <class S>
+void mlp_beta_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, int d, const S* std,
+                  S* beta);
+
+// Tangent pass along g (d, n): hd_0 = g / std (one-hot rows 0), zd_l = W_l hd_{l-1},
+// hd_l = act'(z_l) zd_l; tb[l] becomes tbar_l act''(z_l) zd_l. Needs forward and beta first.
+template <class S>
+void mlp_tangent_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, int d, const S* std,
+                     const S* g);
+
+// Reverse pass over primal and tangent together, with eps (n) = dL/dE_i:
+//   zbar_L = eps; zbar_l = (W_{l+1}^T zbar_{l+1}) act'(z_l) + tb_l;
+//   dW_l += [zbar_l | delta_l] [h_{l-1} | hd_{l-1}]^T  (one stacked GEMM);  db_l += sum zbar_l.
+// (The tangent adjoint zdbar_l of the spec equals delta_l of the beta pass, so it is reused.)
+// grad: this net's slice of the gradient (same layout as params), accumulated into.
+template <class S>
+void mlp_reverse_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, const S* eps, S* grad);
+
+// ---- Derivative rows ----------------------------------------------------------------------
+// F_k = sum over rows r with row_k = k of beta_{i_r} . D_r, per configuration of the slice.
+// Rows of configs[m] are dataset rows [row_offset[c], row_offset[c+1]); row_i/row_k are local
+// to the configuration. beta: (d, *) columns col_of[atom_base[m] + i]. forces: (3 n) in
+// batch-atom order, every entry written.
+template <class S, class Dg>
+void force_contract_cpu(int nconf, const int64_t* configs, const int64_t* row_offset,
+                        const int64_t* atom_base, const int32_t* col_of, const int32_t* row_i,
+                        const int32_t* row_k, const Dg* dgrad, int d, const S* beta,
+                        S* forces);
+
+// g_i = sum over rows r with row_i = i of phi_{k_r} D_r: the transpose of force_contract.
+// g: (d, *) columns col_of[...]; every column of the slice's atoms is written.
+template <class S, class Dg>
+void force_transpose_cpu(int nconf, const int64_t* configs, const int64_t* row_offset,
+                         const int64_t* atom_base, const int32_t* col_of, const int32_t* row_i,
+                         const int32_t* row_k, const Dg* dgrad, int d, const S* phi, S* g);
+
+// Both in one pass over the rows (each row read once): per run of rows of component k, F_k,
+// then phi_k = 2 wF (F_k - f_k) / (3 N M) exactly as loss_cpu forms it, then phi_k D_r into g.
+// Writes forces and phi (3 n) and every g column of the slice. Needs the rows of each k
+// contiguous (the Dataset's sort order); forces_target/fweight/atom_offset: dataset arrays.
+template <class S, class Dg>
+void force_contract_transpose_cpu(int nconf, const int64_t* configs, const int64_t* row_offset,
+                                  const int64_t* atom_offset, const double* forces_target,
+                                  const double* fweight, const int64_t* atom_base,
+                                  const int32_t* col_of, const int32_t* row_i,
+                                  const int32_t* row_k, const Dg* dgrad, int d, const S* beta,
+                                  double inv_m, S* forces, S* phi, S* g);
+
+// ---- Energies, loss and adjoints -----------------------------------------------------------
+// E_m = sum of the atom energies of configuration m (atom_energy in column order), in double.
+template <class S>
+void config_energy_cpu(int nconf, const int64_t* atom_base, const int32_t* col_of,
+                       const S* atom_energy, double* energy);
+
+// The loss terms of the slice, already divided by M = batch_size (inv_m = 1/M):
+//   sum_m [ wE (E_m - e_m)^2 / N_m^2 + wF / (3 N_m) sum_k (F_mk - f_mk)^2 ] / M,
+// and the adjoints eps_m = 2 wE (E_m - e_m) / (N_m^2 M) (nconf) and
+// phi_mk = 2 wF (F_mk - f_mk) / (3 N_m M) (3 n). Targets e (energy), f (forces (natoms, 3)),
+// eweight, fweight and atom_offset are the dataset's arrays. eps_col: when non-null, eps_m is
+// also written to the column of every atom of m (the reverse pass's per-atom eps).
+template <class S>
+double loss_cpu(int nconf, const int64_t* configs, const int64_t* atom_offset,
+                const double* energy_target, const double* forces_target,
+                const double* eweight, const double* fweight, const int64_t* atom_base,
+                const int32_t* col_of, const double* energy, const S* forces, double inv_m,
+                double* eps, S* phi, S* eps_col);
+
+// ---- Optimizer ------------------------------------------------------------------------------
+// PyTorch's Adam (no weight decay, no amsgrad) for `n` parameters; `step` is the step number
+// after this update (1 for the first). m, v are the moments; updated in place.
+template <class S>
+void adam_step_cpu(S* params, const S* grad, S* m, S* v, int64_t n, double lr, double beta1,
+                   double beta2, double eps, int64_t step);
+
+}  // namespace cpu
+}  // namespace fitnn
