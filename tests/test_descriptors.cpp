@@ -435,7 +435,7 @@ TEST(DescriptorsErrors, AWorkerKilledMidwayIsALammpsErrorNamingItsConfiguration)
   // What the system's out-of-memory killer would do: SIGKILL one worker while it computes.
   auto some = ta_files({"Liquid", "Surface", "Volume_FCC", "GSF_112", "Displaced_A15"}, 100);
   std::vector<Configuration> configs;
-  for (int copy = 0; copy < 4; ++copy) configs.insert(configs.end(), some.begin(), some.end());
+  for (int copy = 0; copy < 16; ++copy) configs.insert(configs.end(), some.begin(), some.end());
   std::atomic<bool> killed{false};
   std::thread killer([&] {
     const pid_t me = getpid();
@@ -450,7 +450,7 @@ TEST(DescriptorsErrors, AWorkerKilledMidwayIsALammpsErrorNamingItsConfiguration)
         int ppid = 0;
         char state;
         if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
-        if (ppid == me && tries >= 40) {  // ~0.8 s: the workers are computing by now
+        if (ppid == me && tries >= 10) {  // ~0.2 s: the workers are computing by now
           kill(std::stoi(name), SIGKILL);
           killed = true;
           break;
