@@ -376,7 +376,7 @@ BatchStats CpuBackend<S>::run(const int64_t* configs, int n, Mode mode, Predicti
   for (const auto& wk : m_workers) stats.loss += wk.loss;
   if (mode == Mode::gradient) {
     // The total gradient is summed into worker 0's, in worker order (deterministic).
-    std::vector<S>& total = m_workers[0].grad;
+    auto& total = m_workers[0].grad;
     for (size_t w = 1; w < m_workers.size(); ++w) {
       if (m_workers[w].items.empty()) continue;
       const S* src = m_workers[w].grad.data();
@@ -404,7 +404,7 @@ std::string CpuBackend<S>::describe_nonfinite(double loss) const {
     msg << "the batch loss is " << loss;
     return msg.str();
   }
-  const std::vector<S>& grad = m_workers[0].grad;
+  const auto& grad = m_workers[0].grad;
   const int64_t npn = m_layout.nparams_per_net();
   for (size_t i = 0; i < grad.size(); ++i) {
     if (std::isfinite(grad[i])) continue;
@@ -434,7 +434,7 @@ BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
   check_batch(configs, n, "train_step()");
   BatchStats stats = run(configs, n, Mode::gradient, nullptr, nullptr);
   bool finite = std::isfinite(stats.loss);
-  const std::vector<S>& grad = m_workers[0].grad;  // the batch's total gradient
+  const auto& grad = m_workers[0].grad;  // the batch's total gradient
   finite = finite && Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>(
                          grad.data(), Eigen::Index(grad.size())).allFinite();
   if (!finite) {

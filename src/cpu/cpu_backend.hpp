@@ -48,7 +48,7 @@ class CpuBackend final : public Backend {
   enum class Mode { beta, evaluate, gradient };
   struct Worker {
     cpu::Workspace<S> ws;
-    std::vector<S> grad;         // (nparams) this worker's share of the gradient
+    cpu::AlignedVector<S> grad;  // (nparams) this worker's share of the gradient
     double loss = 0.0;
     std::vector<int64_t> items;  // batch positions of its configurations (ascending)
     std::vector<int64_t> cfgs;   // their dataset indices
@@ -70,11 +70,11 @@ class CpuBackend final : public Backend {
   const Dataset* m_data = nullptr;
   ModelLayout m_layout;
   bool m_have_model = false;
-  std::vector<S> m_params, m_adam_m, m_adam_v;
+  cpu::AlignedVector<S> m_params, m_adam_m, m_adam_v;
   int64_t m_adam_step = 0;
   double m_beta1 = 0.9, m_beta2 = 0.999, m_eps = 1e-8;
   std::vector<double> m_mean, m_std;  // (ndesc) standardization
-  std::vector<S> m_std_s;             // (ndesc) std in S for beta and the tangent input
+  cpu::AlignedVector<S> m_std_s;            // (ndesc) std in S for beta and the tangent input
   cpu::ThreadTeam m_team;
   std::vector<Worker> m_workers;
   int64_t m_chunk_request = 0;        // chunk_atoms of the constructor

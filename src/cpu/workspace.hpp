@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/aligned_vector.hpp"
+
 #include "cpu/ops.hpp"
 #include "fitnn/dataset.hpp"
 #include "fitnn/model.hpp"
@@ -38,18 +40,18 @@ class Workspace {
   const int32_t* cols() const { return identity_columns ? nullptr : col_of.data(); }
 
   // Per-chunk arrays (column order unless said otherwise).
-  std::vector<S> atom_energy;   // (capacity)
-  std::vector<S> beta;          // (ndesc, capacity)
-  std::vector<S> g;             // (ndesc, capacity) force adjoint
-  std::vector<S> forces;        // (3 capacity) batch-atom order
-  std::vector<S> phi;           // (3 capacity) batch-atom order
-  std::vector<S> eps_col;       // (capacity)
-  std::vector<double> energy;   // (max_configs)
-  std::vector<double> eps;      // (max_configs)
+  AlignedVector<S> atom_energy;   // (capacity)
+  AlignedVector<S> beta;          // (ndesc, capacity)
+  AlignedVector<S> g;             // (ndesc, capacity) force adjoint
+  AlignedVector<S> forces;        // (3 capacity) batch-atom order
+  AlignedVector<S> phi;           // (3 capacity) batch-atom order
+  AlignedVector<S> eps_col;       // (capacity)
+  AlignedVector<double> energy;   // (max_configs)
+  AlignedVector<double> eps;      // (max_configs)
 
  private:
   int64_t m_capacity = 0;
-  std::vector<S> m_mlp;                // all layer arrays of the MLP, capacity columns
+  AlignedVector<S> m_mlp;                // all layer arrays of the MLP, capacity columns
   std::vector<int64_t> m_hh, m_a, m_bar;  // offsets of hh[l], a1/a2/tb[l], bar[l] in m_mlp
   std::vector<int64_t> m_count;        // (nelements) scratch for the element grouping
 };
