@@ -436,10 +436,15 @@ TEST(DescriptorsErrors, AWorkerKilledMidwayIsALammpsErrorNamingItsConfiguration)
   auto some = ta_files({"Liquid", "Surface", "Volume_FCC", "GSF_112", "Displaced_A15"}, 100);
   std::vector<Configuration> configs;
   for (int copy = 0; copy < 16; ++copy) configs.insert(configs.end(), some.begin(), some.end());
+  // Resolve the library first: the lookup runs a short Python child that must not be the
+  // one killed.
+  LammpsOptions opt;
+  opt.workers = 2;
+  opt.library_path = find_lammps_library("");
   std::atomic<bool> killed{false};
   std::thread killer([&] {
     const pid_t me = getpid();
-    for (int tries = 0; tries < 400 && !killed; ++tries) {
+    for (int tries = 0; tries < 1500 && !killed; ++tries) {
       usleep(20000);
       for (const auto& e : fs::directory_iterator("/proc")) {
         std::string name = e.path().filename().string();
@@ -449,8 +454,14 @@ TEST(DescriptorsErrors, AWorkerKilledMidwayIsALammpsErrorNamingItsConfiguration)
         if (close == std::string::npos) continue;
         int ppid = 0;
         char state;
-        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
-        if (ppid == me && tries >= 10) {  // ~0.2 s: the workers are computing by now
+        unsigned long utime = 0, stime = 0;
+        if (std::sscanf(stat.c_str() + close + 1,
+                        " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &state, &ppid,
+                        &utime, &stime) != 4)
+          continue;
+        // A worker with 0.4 s of CPU time is past LAMMPS's start-up, computing, whatever the
+        // machine's load.
+        if (ppid == me && utime + stime >= 40) {
           kill(std::stoi(name), SIGKILL);
           killed = true;
           break;
@@ -458,8 +469,6 @@ TEST(DescriptorsErrors, AWorkerKilledMidwayIsALammpsErrorNamingItsConfiguration)
       }
     }
   });
-  LammpsOptions opt;
-  opt.workers = 2;
   try {
     compute_dataset(ta_config(), configs, opt);
     killer.join();
