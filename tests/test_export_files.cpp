@@ -203,6 +203,7 @@ TEST(ExportFiles, SoftplusIsSkippedWithANote) {
   const auto notes = capture_notes([&] { written = export_lammps(config, m, dir.path); });
   ASSERT_EQ(written.size(), 1u);
   EXPECT_EQ(written[0], dir / "pot.mliap.descriptor");
+  if (torchscript_available()) written.push_back(export_torchscript(config, m, dir.path));
   EXPECT_EQ(planned_exports(config, dir.path), written);
   EXPECT_FALSE(file_exists(dir / "pot.mliap.model"));
   EXPECT_FALSE(file_exists(dir / "pot.mod"));
@@ -290,9 +291,11 @@ TEST(ExportFiles, PlannedExportsAreWhatIsWritten) {
   const Model m = random_export_model(data, 2, Activation::tanh, {4}, 3);
   Config config = golden_config(gold, "sub/pot", Activation::tanh, 2);
   const auto planned = planned_exports(config, dir.path);
-  ASSERT_EQ(planned.size(), 3u);
+  ASSERT_EQ(planned.size(), torchscript_available() ? 4u : 3u);
   EXPECT_EQ(planned[2], dir / "sub/pot.mod");
-  EXPECT_EQ(export_lammps(config, m, dir.path), planned);
+  auto written = export_lammps(config, m, dir.path);
+  if (torchscript_available()) written.push_back(export_torchscript(config, m, dir.path));
+  EXPECT_EQ(written, planned);
   for (const auto& p : planned) EXPECT_TRUE(file_exists(p)) << p;
   EXPECT_NE(read_text(planned[2]).find("model nn pot.mliap.model descriptor sna "
                                        "pot.mliap.descriptor"),

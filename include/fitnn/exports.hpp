@@ -1,8 +1,10 @@
 // LAMMPS exports of a trained network (src/export/, docs/EXPORTS.md): the Python-free
 // `pair_style mliap model nn` model file, the `descriptor sna` settings file and the .mod
 // include that overlays the [REFERENCE] potential (without its `zero` style). Written after
-// every fit from the best model, or on demand from a checkpoint. TorchScript, mliappy and
-// FitSNAP forms are written by tools/fitnn_convert.py from a checkpoint.
+// every fit from the best model, or on demand from a checkpoint. When FitNN is built with
+// LibTorch (CMake option FITNN_TORCH), the fit also writes the TorchScript model
+// P.torchscript.pt (export_torchscript below); mliappy and FitSNAP forms (and TorchScript
+// without LibTorch) are written by tools/fitnn_convert.py from a checkpoint.
 //
 // Files, with the [OUTFILE] potential prefix P (joined with output_dir when relative):
 //   P.mliap.descriptor  always (mliappy models use it too)
@@ -80,8 +82,9 @@ struct ExportPaths {
 ExportPaths export_paths(const Config& config, const std::string& output_dir = ".");
 
 // Every file export_lammps would write for this config (the model's activation is
-// config.train.activation), so a caller can refuse before the fit when one exists. Also
-// checks that the settings can be exported (throws InputError otherwise).
+// config.train.activation), then export_torchscript's file when torchscript_available(), so a
+// caller can refuse before the fit when one exists. Also checks that the settings can be
+// exported (throws InputError otherwise).
 std::vector<std::string> planned_exports(const Config& config,
                                          const std::string& output_dir = ".");
 
@@ -98,5 +101,35 @@ std::vector<std::string> export_lammps_from_checkpoint(const Config& config,
                                                        const std::string& checkpoint_path,
                                                        const std::string& output_dir,
                                                        bool use_best = true);
+
+// --- TorchScript (src/export/torchscript_*.cpp) ---------------------------------------------
+// The model as a TorchScript module for torch.jit.load / LibTorch's torch::jit::load, the same
+// interface as tools/fitnn_convert.py torchscript: forward(descriptors float64 [n, ndesc],
+// elems int64 [n], 0-based in [BISPECTRUM] type order) -> atom energies float64 [n]; beta by
+// autograd. Attributes n_descriptors, n_elements, n_params (FitNN's parameter count), option,
+// activation, elements; buffers mean, std; parameters net<k>_layer<l>_weight/_bias.
+
+// True when FitNN was built with LibTorch (FITNN_HAVE_TORCH); false: export_torchscript
+// throws and the CLI skips it.
+bool torchscript_available();
+
+// <potential>.torchscript.pt (output_dir joined when the prefix is relative, as for the
+// LAMMPS files).
+std::string torchscript_export_path(const Config& config, const std::string& output_dir = ".");
+
+// Writes the TorchScript model of `model` to torchscript_export_path (a temporary file, loaded
+// back and checked, then renamed) and returns that path. Throws InputError (model and settings
+// disagree), NumericError (non-finite parameters), OutputError (cannot write, or built
+// without LibTorch).
+std::string export_torchscript(const Config& config, const Model& model,
+                               const std::string& output_dir);
+
+// Same from a checkpoint: its best parameters (use_best) or its current ones. Throws
+// CheckpointError for an unreadable checkpoint, InputError when its elements do not match
+// [BISPECTRUM] type.
+std::string export_torchscript_from_checkpoint(const Config& config,
+                                               const std::string& checkpoint_path,
+                                               const std::string& output_dir,
+                                               bool use_best = true);
 
 }  // namespace fitnn

@@ -76,8 +76,10 @@ ExportPaths export_paths(const Config& config, const std::string& output_dir) {
 std::vector<std::string> planned_exports(const Config& config, const std::string& output_dir) {
   check_exportable(config);
   const ExportPaths p = export_paths(config, output_dir);
-  if (!lammps_nn_supports(config.train.activation)) return {p.descriptor};
-  return {p.descriptor, p.model, p.include};
+  std::vector<std::string> files = {p.descriptor};
+  if (lammps_nn_supports(config.train.activation)) files = {p.descriptor, p.model, p.include};
+  if (torchscript_available()) files.push_back(torchscript_export_path(config, output_dir));
+  return files;
 }
 
 std::vector<std::string> export_lammps(const Config& config, const Model& model,
