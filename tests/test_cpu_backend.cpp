@@ -11,7 +11,17 @@
 #include "fitnn/errors.hpp"
 #include "support.hpp"
 
-#if defined(__GLIBC__)
+// AddressSanitizer replaces malloc itself: interposing it as well would hand ASan's free()
+// glibc blocks (a crash at start-up). Under ASan (FITNN_SANITIZE=ON) the count is skipped.
+#if defined(__SANITIZE_ADDRESS__)
+#define FITNN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FITNN_ASAN 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(FITNN_ASAN)
 // Count heap allocations while g_counting is set: malloc is interposed and forwards to glibc.
 extern "C" void* __libc_malloc(size_t);
 namespace {

@@ -9,6 +9,7 @@
 #include "fitnn/checkpoint.hpp"
 #include "fitnn/errors.hpp"
 #include "fitnn/exports.hpp"
+#include "fitnn/trainer.hpp"
 #include "fitnn/log.hpp"
 #include "test_export_support.hpp"
 
@@ -333,7 +334,7 @@ TEST(ExportFiles, FromCheckpointUsesTheBestParameters) {
   s.adam.v.assign(np, 0.0);
   s.best_params = best.params;
   s.best_adam = s.adam;
-  s.rng_state = "0";
+  s.rng_state = rng_to_text(shuffle_rng(1));
   save_checkpoint(dir / "ckpt", s);
 
   const Config config = golden_config(gold, "pot", Activation::tanh, 3);

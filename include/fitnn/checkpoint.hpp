@@ -21,6 +21,8 @@ void save_checkpoint(const std::string& path, const TrainState& state);
 // Reads a checkpoint. Throws CheckpointError naming the file when it is missing, truncated,
 // of another format or version, fails its checksum, or misses a section.
 TrainState load_checkpoint(const std::string& path);
+// The same from bytes in memory; `origin` names the source in messages (fuzz/ uses it).
+TrainState parse_checkpoint(const uint8_t* data, size_t bytes, const std::string& origin);
 
 // The checksum of the format: FNV-1a 64 over 64-bit little-endian words (the last partial
 // word zero-padded), docs/CHECKPOINT.md.

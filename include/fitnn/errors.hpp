@@ -62,4 +62,13 @@ class DeviceError : public Error {
   int exit_code() const override { return 8; }
 };
 
+// SIGINT/SIGTERM stopped the run before it could finish a consistent step (during
+// descriptors, or between descriptors and training); nothing half-done was written. The CLI
+// exits 130 (SIGINT) or 143 (SIGTERM).
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+  int exit_code() const override { return 130; }
+};
+
 }  // namespace fitnn

@@ -63,6 +63,12 @@ FitSummary run_fit(const Config& config, Dataset& data, Backend& backend,
 std::vector<std::string> planned_outputs(const Config& config,
                                          const std::string& output_dir = ".");
 
+// Before any work (the CLI calls it before scraping): when [PYTORCH] save_state_input is set,
+// loads it and checks that its network is the one `config` asks for (the descriptor count
+// and elements of [BISPECTRUM], layer_sizes, activation, multi_element_option). Throws
+// CheckpointError naming the file (and both networks when they differ).
+void check_restart_checkpoint(const Config& config);
+
 // True when save_state_input is set and num_epochs == 1 (FitSNAP's evaluation recipe).
 bool is_evaluation_run(const TrainSettings& t);
 

@@ -14,7 +14,17 @@
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_signal(int sig) { g_stop = sig; }
+// The first SIGINT/SIGTERM asks for a clean stop (the current step finishes, consistent
+// outputs and the latest checkpoint are written); a second one kills the process at once,
+// which is safe too (every file is written atomically; descriptor workers die with it).
+extern "C" void on_signal(int sig) {
+  if (g_stop) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_stop = sig;
+}
 
 }  // namespace
 
@@ -47,7 +57,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; a bad option or value is a usage error: exit 2, like
+    // every other mistake in what the user asked for.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   if (list_keys) {
     std::fputs(describe_input_keys().c_str(), stdout);
@@ -61,13 +73,21 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   opt.stop_flag = &g_stop;
   set_quiet(opt.quiet);
+  const auto interrupted_code = [] { return g_stop == SIGTERM ? 143 : 130; };
   try {
     int rc = run_pipeline(input, opt);
-    if (g_stop) return g_stop == SIGINT ? 130 : 143;
+    if (g_stop) return interrupted_code();
     return rc;
+  } catch (const Interrupted& e) {
+    std::fprintf(stderr, "fitnn: %s: %s\n", g_stop == SIGTERM ? "SIGTERM" : "SIGINT", e.what());
+    return interrupted_code();
   } catch (const Error& e) {
+    if (g_stop) {  // e.g. a helper process that the terminal's Ctrl-C reached too
+      std::fprintf(stderr, "fitnn: %s: stopped (%s)\n", g_stop == SIGTERM ? "SIGTERM" : "SIGINT",
+                   e.what());
+      return interrupted_code();
+    }
     std::fprintf(stderr, "fitnn: error: %s\n", e.what());
-    if (g_stop) return g_stop == SIGINT ? 130 : 143;
     return e.exit_code();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr,

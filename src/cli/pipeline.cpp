@@ -32,6 +32,30 @@ std::string fmt(const char* f, double x) {
   return buf;
 }
 
+// Before any work: every planned output can be written (its folder exists, it is not a
+// folder itself) and none exists unless --overwrite (FitSNAP's behaviour). A run that fails
+// here, or later before training starts, leaves every file as it was, --overwrite or not.
+void check_outputs(const std::vector<std::string>& planned, bool overwrite) {
+  std::vector<std::string> existing;
+  for (const std::string& f : planned) {
+    std::error_code ec;
+    if (fs::is_directory(f, ec))
+      throw OutputError("output '" + f + "' is a directory: remove it or choose another name "
+                        "in the input script");
+    fs::path parent = fs::path(f).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec))
+      throw OutputError("output '" + f + "': folder '" + parent.string() +
+                        "' does not exist; create it or choose another name");
+    if (fs::exists(fs::symlink_status(f, ec))) existing.push_back(f);
+  }
+  if (!existing.empty() && !overwrite) {
+    std::string list;
+    for (auto& f : existing) list += (list.empty() ? "" : ", ") + f;
+    throw OutputError("output files already exist: " + list +
+                      " (use --overwrite to replace them)");
+  }
+}
+
 }  // namespace
 
 std::string describe_input_keys() { return describe_keys(); }
@@ -64,6 +88,7 @@ Dataset build_dataset(const Config& config, std::vector<Configuration>& configs,
   lo.library_path = lib;
   lo.workers = opt.threads;
   lo.derivative_bits = bits;
+  lo.stop_flag = opt.stop_flag;
   log_info("descriptors: LAMMPS " + std::to_string(version) + " from " + lib);
   Dataset d = compute_dataset(config, configs, lo);
   apply_configuration_metadata(d, configs);
@@ -85,32 +110,23 @@ int run_pipeline(const std::string& input, const PipelineOptions& opt) {
   for (auto& n : config.notes) log_note(n);
 
   if (!opt.export_checkpoint.empty()) {
-    std::vector<std::string> existing;
-    for (auto& f : planned_exports(config))
-      if (fs::exists(f)) existing.push_back(f);
-    if (!existing.empty() && !opt.overwrite)
-      throw OutputError("output files already exist: " + existing.front() +
-                        (existing.size() > 1 ? " and others" : "") +
-                        " (use --overwrite to replace them)");
+    check_outputs(planned_exports(config), opt.overwrite);
     for (auto& f : export_lammps_from_checkpoint(config, opt.export_checkpoint, "."))
       log_info("wrote " + f);
+    if (torchscript_available())
+      log_info("wrote " + export_torchscript_from_checkpoint(config, opt.export_checkpoint, "."));
     return 0;
   }
 
   if (!opt.descriptors_only) {
-    // FitSNAP's behaviour: refuse to overwrite outputs unless asked, before any work.
-    std::vector<std::string> existing;
     std::vector<std::string> planned = planned_outputs(config);
     for (auto& f : planned_exports(config)) planned.push_back(f);
-    for (auto& f : planned)
-      if (fs::exists(f)) existing.push_back(f);
-    if (!existing.empty() && !opt.overwrite) {
-      std::string list;
-      for (auto& f : existing) list += (list.empty() ? "" : ", ") + f;
-      throw OutputError("output files already exist: " + list +
-                        " (use --overwrite to replace them)");
-    }
+    check_outputs(planned, opt.overwrite);
+    check_restart_checkpoint(config);  // a bad save_state_input fails now, not after LAMMPS
   }
+  if (!opt.no_cache && fs::exists(opt.cache_dir) && !fs::is_directory(opt.cache_dir))
+    throw OutputError("--cache-dir '" + opt.cache_dir + "' is not a folder (use another "
+                      "--cache-dir, or --no-cache)");
 
   auto t0 = std::chrono::steady_clock::now();
   std::vector<Configuration> configs = scrape(config);
@@ -127,7 +143,10 @@ int run_pipeline(const std::string& input, const PipelineOptions& opt) {
     log_info("--descriptors-only: done in " + fmt("%.2f", seconds_since(t_start)) + " s");
     return 0;
   }
-  if (opt.stop_flag && *opt.stop_flag) throw Error("interrupted before training");
+  if (opt.stop_flag && *opt.stop_flag)
+    throw Interrupted("interrupted before training; the descriptors are " +
+                      std::string(opt.no_cache ? "not cached (--no-cache)" : "cached") +
+                      " and no output was written");
 
   Precision precision = opt.device == "cuda" ? Precision::f32 : Precision::f64;
   if (config.train.dtype_setting == 1) precision = Precision::f32;
@@ -146,6 +165,8 @@ int run_pipeline(const std::string& input, const PipelineOptions& opt) {
   // LAMMPS files from the best model (the one the metrics describe).
   for (auto& f : export_lammps(config, summary.best_model, "."))
     log_info("wrote " + f);
+  if (torchscript_available())
+    log_info("wrote " + export_torchscript(config, summary.best_model, "."));
   log_info("total wall time " + fmt("%.2f", seconds_since(t_start)) + " s");
   return 0;
 }

@@ -50,6 +50,10 @@ void parse_group_line(Config& c, const IniEntry& e, const std::string& where) {
       throw InputError(where + ": group '" + e.key + "' column '" + cols[i] + "': '" + w +
                        "' is not a number");
     const std::string& col = cols[i];
+    if ((col == "training_size" || col == "size" || col == "testing_size") &&
+        !is_fraction_text(w, v) && v > 1e12)  // a count: it must fit the size arithmetic
+      throw InputError(where + ": group '" + e.key + "' " + col + " = " + w +
+                       " is not a plausible number of configurations");
     if (col == "training_size" || col == "size") {
       if (v < 0) throw InputError(where + ": group '" + e.key + "' " + col + " is negative");
       g.training_size = v;
@@ -141,6 +145,9 @@ void validate(Config& c, const std::string& origin) {
     err("[PYTORCH] energy_weight and force_weight must be given together (or neither)");
   if (t.training_fraction && *t.training_fraction <= 0.0)
     err("[PYTORCH] training_fraction must be in (0, 1]");
+  if (t.derivative_precision != 32 && t.derivative_precision != 64)
+    err("[PYTORCH] derivative_precision = " + std::to_string(t.derivative_precision) +
+        ": use 64 (float64 storage) or 32 (float32, half the memory)");
   if (t.num_elements != b.num_types && t.num_elements != 1)
     c.notes.push_back("[PYTORCH] num_elements = " + std::to_string(t.num_elements) +
                       " differs from numTypes = " + std::to_string(b.num_types) +
@@ -152,6 +159,13 @@ void validate(Config& c, const std::string& origin) {
     if (b.type_index(el) < 0)
       err("[ESHIFT] " + el + ": element not in [BISPECTRUM] type");
   if (c.groups.groups.empty()) err("[GROUPS] lists no groups: add one line per data folder");
+  // Output names: an empty one would only fail when the file is written, after the work.
+  for (const auto& [key, value] :
+       {std::pair<const char*, const std::string*>{"[OUTFILE] metrics", &c.outfile.metrics},
+        {"[OUTFILE] potential", &c.outfile.potential},
+        {"[PYTORCH] save_state_output", &t.save_state_output}})
+    if (value->find_first_not_of(" \t") == std::string::npos)
+      err(std::string(key) + " is empty: give a file name");
 }
 
 }  // namespace
@@ -221,7 +235,11 @@ Config parse_config_string(const std::string& text, const std::string& origin,
       throw InputError(where + ": FitNN computes SNAP descriptors: use LAMMPSSNAP");
     if (std::string(spec->key) == "solver" && v.text != "PYTORCH" && v.text != "FITNN")
       throw InputError(where + ": '" + v.text + "': FitNN is a network solver; use PYTORCH");
-    spec->set(c, v);
+    try {
+      spec->set(c, v);
+    } catch (const InputError& e) {  // e.g. an unknown activation name: say where it is
+      throw InputError(where + ": " + e.what());
+    }
   }
   for (auto* e : group_lines)
     parse_group_line(c, *e, where_of(origin, e->line, e->section, e->key));
@@ -238,6 +256,9 @@ Config parse_config_string(const std::string& text, const std::string& origin,
 Config parse_config_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(path, ec))
+    throw InputError(path + ": input script not found (dangling symbolic link to '" +
+                     fs::read_symlink(path, ec).string() + "')");
   if (!fs::exists(path, ec))
     throw InputError(path + ": input script not found");
   if (fs::is_directory(path, ec))

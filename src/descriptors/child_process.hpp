@@ -22,7 +22,9 @@ char error_kind(const std::exception& e);
 [[noreturn]] void throw_error_of_kind(char kind, const std::string& message);
 
 // In a freshly forked child of `parent`: die with the parent (PR_SET_PDEATHSIG; exits at once
-// if the parent is already gone), ignore SIGINT (the parent decides), default SIGPIPE.
+// if the parent is already gone), ignore SIGINT and SIGTERM (a terminal's Ctrl-C or a kill of
+// the process group reaches the workers too: the parent decides and stops them), default
+// SIGPIPE.
 void prepare_child_process(pid_t parent);
 // Leaves a forked child without running the parent's atexit handlers or flushing its stdio.
 [[noreturn]] void exit_child(int code);

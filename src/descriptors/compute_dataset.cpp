@@ -183,10 +183,12 @@ Dataset compute_dataset(const Config& config, const std::vector<Configuration>& 
     return d;
   }
 
+  if (options.stop_flag && *options.stop_flag)
+    throw Interrupted("interrupted before computing descriptors; nothing was written");
   DescriptorWorkers pool(config, configs, find_lammps_library(options.library_path), workers,
                          options.derivative_bits);
   const auto t0 = std::chrono::steady_clock::now();
-  pool.run();
+  pool.run(options.stop_flag);
   const auto t1 = std::chrono::steady_clock::now();
   const auto& loc = pool.locations();
 

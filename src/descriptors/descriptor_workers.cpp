@@ -220,7 +220,7 @@ void DescriptorWorkers::worker_main(int w, pid_t parent) {
   exit_child(0);
 }
 
-void DescriptorWorkers::run() {
+void DescriptorWorkers::run(const volatile std::sig_atomic_t* stop_flag) {
   const int64_t n = int64_t(m_configs.size());
   m_locations.assign(size_t(n), RecordLocation{});
   m_shared_bytes = sizeof(Shared);
@@ -246,8 +246,15 @@ void DescriptorWorkers::run() {
   int64_t done = 0;
   std::vector<pollfd> pfd(W);
   while (open > 0) {
+    if (stop_flag && *stop_flag) {
+      // SIGINT/SIGTERM: the records computed so far are dropped with the staging memory.
+      stop_all();
+      throw Interrupted("interrupted while computing descriptors (" + std::to_string(done) +
+                        " of " + std::to_string(n) + " configurations done); the workers were "
+                        "stopped and nothing was written");
+    }
     for (size_t w = 0; w < W; ++w) pfd[w] = pollfd{closed[w] ? -1 : m_pipes[w], POLLIN, 0};
-    int r = ::poll(pfd.data(), pfd.size(), 1000);
+    int r = ::poll(pfd.data(), pfd.size(), 250);
     if (r < 0) {
       if (errno == EINTR) continue;
       throw Error(std::string("poll on the descriptor workers failed: ") + std::strerror(errno));

@@ -16,6 +16,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <csignal>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,8 +52,9 @@ class DescriptorWorkers {
   DescriptorWorkers(const DescriptorWorkers&) = delete;
   DescriptorWorkers& operator=(const DescriptorWorkers&) = delete;
 
-  // Forks the workers and waits for all records; throws the first worker error.
-  void run();
+  // Forks the workers and waits for all records; throws the first worker error. When
+  // `stop_flag` is raised, kills and reaps the workers and throws Interrupted.
+  void run(const volatile std::sig_atomic_t* stop_flag = nullptr);
   const std::vector<RecordLocation>& locations() const { return m_locations; }
   int staging_fd(int worker) const { return m_staging[size_t(worker)]; }
   int workers() const { return m_nworkers; }

@@ -16,6 +16,9 @@ namespace {
 
 using Vec3 = std::array<double, 3>;
 
+// Farthest an atom may lie outside the cell, in cell lengths (see lammps_frame).
+constexpr double kMaxCellsAway = 1e6;
+
 double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 
 std::string where(const Configuration& cfg) {
@@ -100,6 +103,16 @@ LammpsFrame lammps_frame(const Configuration& cfg) {
     s[2] = xr[2] / C[8];
     s[1] = (xr[1] - C[5] * s[2]) / C[4];
     s[0] = (xr[0] - C[1] * s[1] - C[2] * s[2]) / C[0];
+    // An atom a million cells away (or so far that s overflows) is a damaged position, not
+    // an unwrapped trajectory: wrapping it would lose its digits, or give LAMMPS a NaN.
+    for (int d = 0; d < 3; ++d)
+      if (!(std::abs(s[d]) < kMaxCellsAway)) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "(%.6g, %.6g, %.6g)", x[0], x[1], x[2]);
+        throw DataError(where(cfg) + ": atom " + std::to_string(i) + " at " + buf +
+                        " lies more than a million cells outside the cell: a damaged "
+                        "position? (Positions and Lattice must be in the same units)");
+      }
     bool moved = false;
     for (int d = 0; d < 3; ++d) {
       double w = s[d] - std::floor(s[d]);

@@ -5,8 +5,11 @@
 #include "fitnn/checkpoint.hpp"
 
 #include <cstring>
+#include <filesystem>
+#include <limits>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 
 #include "fitnn/atomic_file.hpp"
@@ -16,6 +19,13 @@ namespace fitnn {
 namespace {
 
 enum DType : uint32_t { kText = 1, kI64 = 2, kF64 = 3, kU64 = 4 };
+// Bounds of a readable layout, far above any real network (ModelLayout allows hidden widths
+// up to 2^20 and 64 hidden layers; [BISPECTRUM] numTypes is at most 64), and low enough that
+// the input width (ndesc + nelements) fits an int and the parameter count an int64.
+constexpr int64_t kMaxElements = 64;
+constexpr int64_t kMaxInputWidth = int64_t(std::numeric_limits<int>::max()) - kMaxElements;
+constexpr int64_t kMaxHiddenWidth = int64_t(1) << 21;
+constexpr int64_t kMaxLayers = 65;
 constexpr size_t kHeaderBytes = 24;
 constexpr size_t kTrailerBytes = 8;
 
@@ -139,13 +149,21 @@ class SectionReader {
 };
 
 std::vector<uint8_t> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  namespace fs = std::filesystem;
+  const std::string hint =
+      ": check [PYTORCH] save_state_input (relative paths are taken from the working directory)";
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(path, ec))
     throw CheckpointError("cannot open checkpoint '" + path +
-                          "': check [PYTORCH] save_state_input (relative paths are taken from "
-                          "the working directory)");
+                          "': dangling symbolic link (its target does not exist)" + hint);
+  if (fs::is_directory(path, ec))
+    throw CheckpointError("checkpoint '" + path + "' is a directory, not a checkpoint file" +
+                          hint);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CheckpointError("cannot open checkpoint '" + path + "'" + hint);
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                              std::istreambuf_iterator<char>());
+  if (in.bad()) throw CheckpointError("cannot read checkpoint '" + path + "': read error");
   return bytes;
 }
 
@@ -250,33 +268,37 @@ void save_checkpoint(const std::string& path, const TrainState& s) {
 }
 
 TrainState load_checkpoint(const std::string& path) {
-  std::vector<uint8_t> b = read_all(path);
+  const std::vector<uint8_t> bytes = read_all(path);
+  return parse_checkpoint(bytes.data(), bytes.size(), path);
+}
+
+TrainState parse_checkpoint(const uint8_t* data, size_t size, const std::string& path) {
   auto fail = [&](const std::string& what) -> void {
     throw CheckpointError("checkpoint '" + path + "': " + what);
   };
-  if (b.size() < 8 || std::memcmp(b.data(), kCheckpointMagic, 8) != 0)
-    fail(b.size() < 8 ? "truncated (" + std::to_string(b.size()) + " bytes)"
-                      : "not a FitNN checkpoint (wrong magic; FitSNAP's .pt files cannot be read)");
-  if (b.size() < kHeaderBytes + kTrailerBytes)
-    fail("truncated (" + std::to_string(b.size()) + " bytes)");
-  uint32_t version = get_u32(b.data() + 8);
+  if (size < 8 || std::memcmp(data, kCheckpointMagic, 8) != 0)
+    fail(size < 8 ? "truncated (" + std::to_string(size) + " bytes)"
+                  : "not a FitNN checkpoint (wrong magic; FitSNAP's .pt files cannot be read)");
+  if (size < kHeaderBytes + kTrailerBytes)
+    fail("truncated (" + std::to_string(size) + " bytes)");
+  uint32_t version = get_u32(data + 8);
   if (version != kCheckpointVersion)
     fail("format version " + std::to_string(version) + ", this FitNN reads version " +
          std::to_string(kCheckpointVersion));
-  uint32_t nsections = get_u32(b.data() + 12);
-  uint64_t payload = get_u64(b.data() + 16);
+  uint32_t nsections = get_u32(data + 12);
+  uint64_t payload = get_u64(data + 16);
   uint64_t expected = kHeaderBytes + payload + kTrailerBytes;
-  if (payload > b.size() || b.size() != expected)
-    fail(std::string(b.size() < expected ? "truncated" : "has trailing bytes") + " (" +
-         std::to_string(b.size()) + " bytes, the header says " + std::to_string(expected) +
+  if (payload > size || size != expected)
+    fail(std::string(size < expected ? "truncated" : "has trailing bytes") + " (" +
+         std::to_string(size) + " bytes, the header says " + std::to_string(expected) +
          "): it was not written completely; use the other checkpoint or start a new fit");
-  uint64_t stored = get_u64(b.data() + kHeaderBytes + payload);
-  if (checksum64(b.data(), kHeaderBytes + payload) != stored)
+  uint64_t stored = get_u64(data + kHeaderBytes + payload);
+  if (checksum64(data, kHeaderBytes + payload) != stored)
     fail("checksum mismatch: the file is corrupt; use the other checkpoint (best or .latest) "
          "or start a new fit");
 
   std::map<std::string, Section> sections;
-  const uint8_t* p = b.data() + kHeaderBytes;
+  const uint8_t* p = data + kHeaderBytes;
   const uint8_t* end = p + payload;
   for (uint32_t k = 0; k < nsections; ++k) {
     if (end - p < 4) fail("section table is inconsistent");
@@ -301,10 +323,21 @@ TrainState load_checkpoint(const std::string& path) {
   SectionReader r(path, std::move(sections));
   TrainState s;
   ModelLayout& L = s.model.layout;
-  L.ndesc = int(r.i64("layout.ndesc"));
-  L.nelements = int(r.i64("layout.nelements"));
-  L.option = int(r.i64("layout.option"));
-  for (int64_t w : r.i64s("layout.widths")) L.widths.push_back(int(w));
+  // The layout first, range-checked before any size is computed from it (widths of a 2^31
+  // or layer counts of 10^6 would overflow the parameter count).
+  auto in_range = [](int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; };
+  const int64_t ndesc = r.i64("layout.ndesc"), nelements = r.i64("layout.nelements"),
+                option = r.i64("layout.option");
+  const std::vector<int64_t> widths = r.i64s("layout.widths");
+  bool sane = in_range(ndesc, 1, kMaxInputWidth) && in_range(nelements, 1, kMaxElements) &&
+              in_range(option, 1, 3) && in_range(int64_t(widths.size()), 2, kMaxLayers + 1);
+  for (size_t l = 0; sane && l < widths.size(); ++l)
+    sane = in_range(widths[l], 1, l == 0 ? kMaxInputWidth + kMaxElements : kMaxHiddenWidth);
+  if (!sane) r.fail("the network layout is invalid");
+  L.ndesc = int(ndesc);
+  L.nelements = int(nelements);
+  L.option = int(option);
+  for (int64_t w : widths) L.widths.push_back(int(w));
   try {
     L.activation = activation_from_name(r.text("layout.activation"));
   } catch (const InputError&) {
@@ -336,11 +369,14 @@ TrainState load_checkpoint(const std::string& path) {
   s.settings = r.text("settings");
 
   // Consistency of the sizes (the checksum cannot catch a writer bug).
-  if (L.widths.size() < 2 || L.widths.back() != 1 || L.ndesc <= 0 || L.nelements <= 0 ||
-      L.option < 1 || L.option > 3 || L.widths[0] != L.input_width())
+  if (L.widths.back() != 1 || L.widths[0] != L.input_width())
     r.fail("the network layout is invalid");
-  for (int w : L.widths)
-    if (w <= 0) r.fail("the network layout is invalid");
+  {
+    std::istringstream in(s.rng_state);
+    std::mt19937_64 rng;
+    in >> rng;
+    if (in.fail()) r.fail("the shuffle generator state cannot be read");
+  }
   size_t np = size_t(L.nparams());
   if (s.model.params.size() != np || s.adam.m.size() != np || s.adam.v.size() != np ||
       s.best_params.size() != np || s.best_adam.m.size() != np || s.best_adam.v.size() != np)

@@ -1,6 +1,7 @@
 // FitSNAP JSON training files -> Configurations in metal units. A file holds an optional
 // first comment line, then {"Dataset": {<unit styles>, "Data": [ {configuration}, ... ]}}.
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -93,7 +94,8 @@ Configuration read_one(const json& cfg, const Units& u, const std::string& where
   auto pos = cfg.find("Positions");
   if (pos == cfg.end()) throw DataError(where + ": missing \"Positions\"");
   if (na != cfg.end()) {
-    if (!na->is_number_integer() || na->get<long long>() < 1)
+    if (!na->is_number_integer() || na->get<long long>() < 1 ||
+        na->get<long long>() > std::numeric_limits<int>::max())
       throw DataError(where + ": \"NumAtoms\" must be a positive integer");
     c.natoms = int(na->get<long long>());
   } else {
@@ -132,7 +134,11 @@ Configuration read_one(const json& cfg, const Units& u, const std::string& where
 
 std::vector<Configuration> read_fitsnap_json(const std::string& path,
                                              const BispectrumSettings& b) {
-  std::string text = read_data_file(path);
+  return parse_fitsnap_json(read_data_file(path), path, b);
+}
+
+std::vector<Configuration> parse_fitsnap_json(const std::string& text, const std::string& path,
+                                              const BispectrumSettings& b) {
   // Optional first comment line.
   size_t start = 0;
   while (start < text.size() && std::isspace((unsigned char)text[start])) ++start;

@@ -1,7 +1,9 @@
 // Extended XYZ files -> Configurations. Each frame: a line with the atom count, a comment
 // line of key=value pairs (Lattice="9 numbers" rows = cell vectors, energy=, stress=, pbc=,
 // Properties=species:S:1:pos:R:3:forces:R:3 by default), then one line per atom.
+#include <cerrno>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -59,6 +61,8 @@ std::vector<double> numbers(const std::string& s, const std::string& where, cons
   return v;
 }
 
+constexpr int kMaxColumns = 10000;  // numbers per atom line, all columns together
+
 struct Column {
   std::string name;
   char type;
@@ -74,10 +78,16 @@ std::vector<Column> parse_properties(const std::string& p, const std::string& wh
   std::vector<Column> cols;
   int start = 0;
   for (size_t k = 0; k < parts.size(); k += 3) {
-    Column c{parts[k], parts[k + 1].empty() ? 'R' : parts[k + 1][0],
-             std::atoi(parts[k + 2].c_str()), start};
+    // A column holds 1..kMaxColumns numbers (strtol, not atoi: "32147483648" must not wrap).
+    char* end = nullptr;
+    errno = 0;
+    const long count = std::strtol(parts[k + 2].c_str(), &end, 10);
+    if (parts[k + 2].empty() || *end || errno == ERANGE || count < 1 ||
+        count > kMaxColumns - start)
+      throw DataError(where + ": malformed Properties '" + p + "' (column '" + parts[k] +
+                      "' has count '" + parts[k + 2] + "')");
+    Column c{parts[k], parts[k + 1].empty() ? 'R' : parts[k + 1][0], int(count), start};
     for (auto& ch : c.name) ch = char(std::tolower((unsigned char)ch));
-    if (c.count < 1) throw DataError(where + ": malformed Properties '" + p + "'");
     start += c.count;
     cols.push_back(c);
   }
@@ -95,7 +105,11 @@ const Column* find_column(const std::vector<Column>& cols,
 }  // namespace
 
 std::vector<Configuration> read_extxyz(const std::string& path, const BispectrumSettings& b) {
-  std::string text = read_data_file(path);
+  return parse_extxyz(read_data_file(path), path, b);
+}
+
+std::vector<Configuration> parse_extxyz(const std::string& text, const std::string& path,
+                                        const BispectrumSettings& b) {
   std::istringstream in(text);
   std::vector<Configuration> out;
   std::string line;
@@ -106,9 +120,18 @@ std::vector<Configuration> read_extxyz(const std::string& path, const Bispectrum
     std::string where = path + ": frame " + std::to_string(out.size()) + " (line " +
                         std::to_string(line_no) + ")";
     char* end = nullptr;
+    errno = 0;
     long natoms = std::strtol(line.c_str(), &end, 10);
-    if (natoms < 1 || (end && *end && !std::isspace((unsigned char)*end)))
+    if (natoms < 1 || errno == ERANGE || (end && *end && !std::isspace((unsigned char)*end)))
       throw DataError(where + ": expected the number of atoms, got '" + line + "'");
+    // Every atom needs a line of its own (two bytes at least): a count the rest of the file
+    // cannot hold is a damaged count line, refused before anything is allocated for it.
+    const std::streamoff at = in.tellg();
+    const int64_t left = at < 0 ? 0 : int64_t(text.size()) - int64_t(at);
+    if (natoms > left / 2 + 1 || natoms > std::numeric_limits<int>::max())
+      throw DataError(where + ": the frame declares " + std::to_string(natoms) +
+                      " atoms but the file ends before them (" + std::to_string(left) +
+                      " bytes left)");
     std::string comment;
     if (!std::getline(in, comment)) throw DataError(where + ": missing comment line");
     ++line_no;

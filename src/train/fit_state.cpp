@@ -174,11 +174,12 @@ TrainState fresh_state(const Config& config, const Dataset& data, const Split& s
   return s;
 }
 
-TrainState load_compatible_checkpoint(const Config& config, const Dataset& data,
-                                      const std::string& path) {
+namespace {
+
+TrainState load_checkpoint_for(const Config& config, const std::string& path, int ndesc,
+                               int ntypes, const std::vector<std::string>& names) {
   TrainState s = load_checkpoint(path);
-  ModelLayout want = ModelLayout::from_settings(data.ndesc, data.ntypes, config.train);
-  std::vector<std::string> names = element_names(data);
+  ModelLayout want = ModelLayout::from_settings(ndesc, ntypes, config.train);
   if (!(s.model.layout == want) || s.elements != names)
     throw CheckpointError("checkpoint '" + path + "' holds a network " +
                           describe(s.model.layout, s.elements) + ", but the input '" +
@@ -187,6 +188,13 @@ TrainState load_compatible_checkpoint(const Config& config, const Dataset& data,
                           "multi_element_option (and BISPECTRUM settings), or remove "
                           "save_state_input to start a new fit");
   return s;
+}
+
+}  // namespace
+
+TrainState load_compatible_checkpoint(const Config& config, const Dataset& data,
+                                      const std::string& path) {
+  return load_checkpoint_for(config, path, data.ndesc, data.ntypes, element_names(data));
 }
 
 TrainState restart_state(const Config& config, const Dataset& data, const Split& split,
@@ -244,4 +252,12 @@ TrainState restart_state(const Config& config, const Dataset& data, const Split&
 }
 
 }  // namespace detail
+
+void check_restart_checkpoint(const Config& config) {
+  const std::string& path = config.train.save_state_input;
+  if (path.empty()) return;
+  const BispectrumSettings& b = config.bispectrum;
+  detail::load_checkpoint_for(config, path, b.num_descriptors(), b.num_types, b.types);
+}
+
 }  // namespace fitnn

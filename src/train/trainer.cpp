@@ -51,6 +51,8 @@ class Trainer {
   void sync_from_backend();
   void save_latest();
   void finish(FitSummary& sum);
+  bool write_best_outputs();
+  bool best_file_missing() const;
   std::string batch_files(int64_t b) const;
 
   const Config& m_config;
@@ -180,10 +182,10 @@ void Trainer::recover(int64_t epoch, const std::string& where, const std::string
   const std::string msg = "training diverged in epoch " + std::to_string(epoch) + ", " + where +
                           ": " + what;
   if (m_state.retries_used >= m_t.divergence_retries) {
-    std::string kept = m_best_written || std::filesystem::exists(m_paths.best)
-                           ? "; the best model (epoch " + std::to_string(m_state.best_epoch) +
-                                 ") is kept in '" + m_paths.best + "'"
-                           : "";
+    const bool metrics = write_best_outputs();
+    const std::string kept = "; the best model (epoch " + std::to_string(m_state.best_epoch) +
+                             ") is kept in '" + m_paths.best + "'" +
+                             (metrics ? " and the metrics describe it" : "");
     throw NumericError(msg + kept +
                        ". Lower [PYTORCH] learning_rate, check the data of that batch, or set "
                        "divergence_retries to retry from the best state with half the "
@@ -206,10 +208,45 @@ void Trainer::recover(int64_t epoch, const std::string& where, const std::string
   m_state.partial_loss_sum = 0.0;
 }
 
+// True when the best checkpoint on disk is not this run's: nothing written yet, and either a
+// fresh fit (a file there is an older run's, replaced under --overwrite) or no file at all.
+// A restart keeps the best file of the run it continues until it improves on it.
+bool Trainer::best_file_missing() const {
+  return !m_best_written &&
+         (m_t.save_state_input.empty() || !std::filesystem::exists(m_paths.best));
+}
+
+// Divergence without retries left: the files of this run must describe one model, the best
+// so far. Its checkpoint is written if best_file_missing() (a fresh fit diverging in its
+// first epoch: the starting state, epoch 0), and the metrics and dumps are those of the best
+// model. The latest checkpoint stays at the last completed epoch.
+bool Trainer::write_best_outputs() {
+  if (best_file_missing()) {
+    TrainState best = m_state;
+    best.model.params = m_state.best_params;
+    best.adam = m_state.best_adam;
+    best.order.clear();
+    best.batch_position = 0;
+    best.partial_loss_sum = 0.0;
+    save_checkpoint(m_paths.best, best);
+    m_best_written = true;
+  }
+  Model best = m_state.model;
+  best.params = m_state.best_params;
+  try {
+    m_backend.set_model(best);
+    write_fit_outputs(m_config, m_paths, m_backend, m_data, m_written);
+    return true;
+  } catch (const Error& e) {  // e.g. NaN in the data: the divergence report comes first
+    log_warn(std::string("the metrics of the best model could not be written: ") + e.what());
+    return false;
+  }
+}
+
 void Trainer::finish(FitSummary& sum) {
   // A run that never improved in this call (num_epochs 0, or a restart without progress)
   // still leaves a best checkpoint when there is none.
-  if (!m_best_written && !std::filesystem::exists(m_paths.best)) {
+  if (best_file_missing()) {
     TrainState best = m_state;
     best.model.params = m_state.best_params;
     best.adam = m_state.best_adam;
