@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string corpus_dir() { return std::string(FITNN_TEST_DATA_DIR) + "/../bad_inputs"; }
+std::string corpus_dir() { return std::string(FITNN_SOURCE_DIR) + "/tests/bad_inputs"; }
 
 const json& manifest() {
   static const json j = load_json(corpus_dir() + "/cases.json");

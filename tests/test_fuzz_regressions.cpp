@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string regressions_dir() { return std::string(FITNN_TEST_DATA_DIR) + "/../fuzz_regressions"; }
+std::string regressions_dir() { return std::string(FITNN_SOURCE_DIR) + "/tests/fuzz_regressions"; }
 
 // What each fuzz target does with its input; throws only the target's own error type.
 void run_like_fuzz_target(const std::string& name, const std::string& bytes) {
@@ -207,7 +207,7 @@ TEST(FuzzRegressions, CheckpointLayoutAndRngStateAreValidated) {
 // Review of [GROUPS]: a count of 1e300 reached int64_t(1e300) in the split (undefined
 // behaviour). Now an InputError naming the group.
 TEST(FuzzRegressions, AbsurdGroupCountIsAnInputError) {
-  const std::string text = read_text(std::string(FITNN_TEST_DATA_DIR) + "/../bad_inputs/base.in");
+  const std::string text = read_text(std::string(FITNN_SOURCE_DIR) + "/tests/bad_inputs/base.in");
   std::string bad = text;
   bad.replace(bad.find("Volume_BCC = 1 1 1 1 0"), 22, "Volume_BCC = 1 2e15 1 1 0");
   try {
