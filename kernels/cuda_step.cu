@@ -457,22 +457,9 @@ std::string CudaBackend<S>::describe_nonfinite(double loss) const {
   const std::vector<S> g = m_grad.download();
   for (size_t i = 0; i < g.size(); ++i) {
     if (std::isfinite(g[i])) continue;
-    const int net = int(int64_t(i) / m_npn);
-    for (int l = 1; l <= m_layout.nlayers(); ++l) {
-      const int64_t w0 = m_layout.weight_offset(net, l), b0 = m_layout.bias_offset(net, l);
-      const int in = m_layout.widths[l - 1];
-      if (int64_t(i) < b0) {
-        const int64_t k = int64_t(i) - w0;
-        msg << "the gradient of net " << net << " layer " << l << " weight [" << k / in << ", "
-            << k % in << "] is " << double(g[i]);
-        return msg.str();
-      }
-      if (int64_t(i) < b0 + m_layout.widths[l]) {
-        msg << "the gradient of net " << net << " layer " << l << " bias [" << int64_t(i) - b0
-            << "] is " << double(g[i]);
-        return msg.str();
-      }
-    }
+    msg << "the gradient of " << m_layout.describe_parameter(int64_t(i)) << " is "
+        << double(g[i]);
+    return msg.str();
   }
   return "a non-finite value";
 }

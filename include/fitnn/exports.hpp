@@ -97,6 +97,11 @@ std::vector<std::string> export_lammps(const Config& config, const Model& model,
 // Same from a checkpoint: its best parameters (use_best) or its current ones. Throws
 // CheckpointError for an unreadable checkpoint, InputError when its layout or elements do not
 // match the config's [BISPECTRUM].
+// The model of a checkpoint (its best parameters when use_best) for the exports; throws
+// CheckpointError, or InputError naming `what` when its elements differ from [BISPECTRUM].
+Model model_from_checkpoint(const Config& config, const std::string& checkpoint_path,
+                            bool use_best, const std::string& what);
+
 std::vector<std::string> export_lammps_from_checkpoint(const Config& config,
                                                        const std::string& checkpoint_path,
                                                        const std::string& output_dir,

@@ -7,6 +7,7 @@
 // followed by b_l (out_l). Nets follow one another, each of nparams_per_net() numbers.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "fitnn/config.hpp"
@@ -32,6 +33,8 @@ struct ModelLayout {
   int64_t weight_offset(int net, int l) const;
   int64_t bias_offset(int net, int l) const;
   bool operator==(const ModelLayout& o) const;
+  // "net 0 layer 2 weight [3, 5]" / "net 1 layer 3 bias [0]" for a flat parameter index.
+  std::string describe_parameter(int64_t index) const;
 };
 
 struct Model {

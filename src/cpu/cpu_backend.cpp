@@ -361,25 +361,11 @@ std::string CpuBackend<S>::describe_nonfinite(double loss) const {
     return msg.str();
   }
   const auto& grad = m_workers[0].grad;
-  const int64_t npn = m_layout.nparams_per_net();
   for (size_t i = 0; i < grad.size(); ++i) {
     if (std::isfinite(grad[i])) continue;
-    const int net = int(int64_t(i) / npn);
-    for (int l = 1; l <= m_layout.nlayers(); ++l) {
-      const int64_t w0 = m_layout.weight_offset(net, l), b0 = m_layout.bias_offset(net, l);
-      const int in = m_layout.widths[l - 1];
-      if (int64_t(i) < b0) {
-        const int64_t k = int64_t(i) - w0;
-        msg << "the gradient of net " << net << " layer " << l << " weight [" << k / in << ", "
-            << k % in << "] is " << double(grad[i]);
-        return msg.str();
-      }
-      if (int64_t(i) < b0 + m_layout.widths[l]) {
-        msg << "the gradient of net " << net << " layer " << l << " bias [" << int64_t(i) - b0
-            << "] is " << double(grad[i]);
-        return msg.str();
-      }
-    }
+    msg << "the gradient of " << m_layout.describe_parameter(int64_t(i)) << " is "
+        << double(grad[i]);
+    return msg.str();
   }
   return "a non-finite value";
 }

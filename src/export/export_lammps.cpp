@@ -119,10 +119,8 @@ std::vector<std::string> export_lammps(const Config& config, const Model& model,
   return written;
 }
 
-std::vector<std::string> export_lammps_from_checkpoint(const Config& config,
-                                                       const std::string& checkpoint_path,
-                                                       const std::string& output_dir,
-                                                       bool use_best) {
+Model model_from_checkpoint(const Config& config, const std::string& checkpoint_path,
+                            bool use_best, const std::string& what) {
   const TrainState s = load_checkpoint(checkpoint_path);
   Model model = s.model;
   if (use_best) {
@@ -134,10 +132,18 @@ std::vector<std::string> export_lammps_from_checkpoint(const Config& config,
     std::string a, b;
     for (const auto& e : s.elements) a += " " + e;
     for (const auto& e : config.bispectrum.types) b += " " + e;
-    throw InputError("LAMMPS export: checkpoint '" + checkpoint_path + "' was trained on" + a +
+    throw InputError(what + ": checkpoint '" + checkpoint_path + "' was trained on" + a +
                      " but [BISPECTRUM] type is" + b +
                      "; export with the input script the model was trained with");
   }
+  return model;
+}
+
+std::vector<std::string> export_lammps_from_checkpoint(const Config& config,
+                                                       const std::string& checkpoint_path,
+                                                       const std::string& output_dir,
+                                                       bool use_best) {
+  const Model model = model_from_checkpoint(config, checkpoint_path, use_best, "LAMMPS export");
   return export_lammps(config, model, output_dir);
 }
 

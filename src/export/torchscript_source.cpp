@@ -149,21 +149,8 @@ std::string torchscript_export_path(const Config& config, const std::string& out
 std::string export_torchscript_from_checkpoint(const Config& config,
                                                const std::string& checkpoint_path,
                                                const std::string& output_dir, bool use_best) {
-  const TrainState s = load_checkpoint(checkpoint_path);
-  Model model = s.model;
-  if (use_best) {
-    if (s.best_params.size() != model.params.size())
-      throw CheckpointError("checkpoint '" + checkpoint_path + "' holds no best parameters");
-    model.params = s.best_params;
-  }
-  if (s.elements != config.bispectrum.types) {
-    std::string a, b;
-    for (const auto& e : s.elements) a += " " + e;
-    for (const auto& e : config.bispectrum.types) b += " " + e;
-    throw InputError("TorchScript export: checkpoint '" + checkpoint_path +
-                     "' was trained on" + a + " but [BISPECTRUM] type is" + b +
-                     "; export with the input script the model was trained with");
-  }
+  const Model model =
+      model_from_checkpoint(config, checkpoint_path, use_best, "TorchScript export");
   return export_torchscript(config, model, output_dir);
 }
 

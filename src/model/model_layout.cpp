@@ -73,4 +73,20 @@ bool ModelLayout::operator==(const ModelLayout& o) const {
          widths == o.widths && activation == o.activation;
 }
 
+std::string ModelLayout::describe_parameter(int64_t index) const {
+  const int net = int(index / nparams_per_net());
+  for (int l = 1; l <= nlayers(); ++l) {
+    const int64_t w0 = weight_offset(net, l), b0 = bias_offset(net, l);
+    if (index < b0) {
+      const int64_t k = index - w0, in = widths[l - 1];
+      return "net " + std::to_string(net) + " layer " + std::to_string(l) + " weight [" +
+             std::to_string(k / in) + ", " + std::to_string(k % in) + "]";
+    }
+    if (index < b0 + widths[l])
+      return "net " + std::to_string(net) + " layer " + std::to_string(l) + " bias [" +
+             std::to_string(index - b0) + "]";
+  }
+  return "parameter " + std::to_string(index);
+}
+
 }  // namespace fitnn
