@@ -1,4 +1,4 @@
-// adam_step_cuda, the twin of adam_step_cpu (PyTorch's Adam: no weight decay, no amsgrad),
+// scale_cuda (x <- s x, the twin of scale_cpu) and adam_step_cuda, the twin of adam_step_cpu (PyTorch's Adam: no weight decay, no amsgrad),
 // fused over ALL parameters of all nets in one kernel, plus the graph-friendly variant that
 // reads the step's scalars from device memory and the NaN/Inf guard that feeds it:
 //   m <- m + (1 - beta1) (g - m),  v <- beta2 v + (1 - beta2) g^2,
@@ -106,6 +106,20 @@ AdamScalars adam_scalars(double lr, double beta1, double beta2, double eps, int6
 }
 
 template <class S>
+__global__ void scale_kernel(int64_t n, S s, S* __restrict__ x) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    x[i] = r_mul(x[i], s);
+}
+
+template <class S>
+void scale_cuda(const CudaContext& ctx, int64_t n, S s, S* x) {
+  if (n <= 0) return;
+  scale_kernel<S><<<param_blocks(n), kThreads, 0, stream_of(ctx)>>>(n, s, x);
+  FITNN_CUDA_LAUNCH_CHECK();
+}
+
+template <class S>
 void adam_step_cuda(const CudaContext& ctx, S* params, const S* grad, S* m, S* v, int64_t n,
                     double lr, double beta1, double beta2, double eps, int64_t step) {
   if (n <= 0) return;
@@ -134,6 +148,7 @@ void check_finite_cuda(const CudaContext& ctx, const S* grad, int64_t n, const d
 }
 
 #define FITNN_INSTANTIATE_ADAM(S)                                                             \
+  template void scale_cuda<S>(const CudaContext&, int64_t, S, S*);                            \
   template void adam_step_cuda<S>(const CudaContext&, S*, const S*, S*, S*, int64_t, double,  \
                                   double, double, double, int64_t);                           \
   template void adam_step_device_cuda<S>(const CudaContext&, S*, const S*, S*, S*, int64_t,   \

@@ -88,7 +88,9 @@ void CudaBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
   // Paths: fused small-MLP kernels when the net fits them, atomic rows for float32.
   m_fused = false;
   if (m_opt.mlp != MlpPath::cublas) {
-    m_fused = mlp_fused_supported(m_ctx, net_view(0));
+    // The fused kernels run one activation in every hidden layer: the input layer's network
+    // goes through cuBLAS.
+    m_fused = !layout.input_layer && mlp_fused_supported(m_ctx, net_view(0));
     if (!m_fused && m_opt.mlp == MlpPath::fused)
       log_warn("cuda backend: FITNN_CUDA_MLP=fused asked for, but the net (more than 8 layers "
                "or a width above 128) does not fit the fused kernels; using cuBLAS");
@@ -321,6 +323,7 @@ MlpNet<S> CudaBackend<S>::net_view(int net) const {
   v.widths = m_widths.data();
   v.nlayers = m_layout.nlayers();
   v.act = m_layout.activation;
+  v.linear_first = m_layout.input_layer;
   return v;
 }
 
@@ -386,6 +389,10 @@ void CudaBackend<S>::set_model(const Model& model) {
   m_mean.upload(model.mean);
   m_std.upload(model.std);
   m_std_s.upload(std::vector<S>(model.std.begin(), model.std.end()));
+  if (!(std::isfinite(model.output_scale) && model.output_scale > 0.0))
+    throw InputError("cuda backend: the model's output_scale is not a positive number");
+  if (S(model.output_scale) != m_scale) release_graphs();  // captured as a kernel argument
+  m_scale = S(model.output_scale);
   m_have_model = true;
 }
 

@@ -116,6 +116,7 @@ class CudaBackend final : public Backend {
   CudaOptions m_opt;
   CudaContext m_ctx;
   bool m_fused = false;   // fused small-MLP kernels, else cuBLAS
+  S m_scale = S(1);       // the model's output_scale: E_i = s z_L
   bool m_atomic = false;  // fused atomic row pass, else deterministic transpose
 
   const Dataset* m_data = nullptr;

@@ -33,6 +33,8 @@ struct MlpNet {
   const int* widths = nullptr;  // HOST: (nlayers + 1), widths[0] = input width, widths[L] = 1
   int nlayers = 0;              // L
   Activation act = Activation::softplus;
+  bool linear_first = false;    // layer 1 is the linear input layer (ModelLayout::input_layer)
+  Activation act_of(int l) const { return linear_first && l == 1 ? Activation::linear : act; }
   int64_t weight(int l) const {
     int64_t off = 0;
     for (int k = 1; k < l; ++k) off += int64_t(widths[k]) * widths[k - 1] + widths[k];
@@ -150,6 +152,10 @@ void loss_cuda(const CudaContext& ctx, int nconf, const int64_t* configs,
 size_t loss_scratch_bytes();
 
 // ---- Optimizer (kernels/adam_cuda.cu) ---------------------------------------------------------
+// x <- s x for `n` values (twin of scale_cpu: the model's output scale).
+template <class S>
+void scale_cuda(const CudaContext& ctx, int64_t n, S s, S* x);
+
 template <class S>
 void adam_step_cuda(const CudaContext& ctx, S* params, const S* grad, S* m, S* v, int64_t n,
                     double lr, double beta1, double beta2, double eps, int64_t step);

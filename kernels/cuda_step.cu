@@ -237,6 +237,10 @@ void CudaBackend<S>::enqueue_chunk(const Chunk& ch, Mode mode, const Dg* dgrad) 
       mlp_beta_cuda(ctx, net, blk, d, m_std_s.data(), m_beta.data() + c0 * d);
     }
   }
+  if (m_scale != S(1)) {  // E_i = s z_L, so beta and the forces scale with it
+    scale_cuda(ctx, ncols, m_scale, m_atom_energy.data());
+    scale_cuda(ctx, ncols * d, m_scale, m_beta.data());
+  }
   if (mode == Mode::beta) return;
 
   config_energy_cuda(ctx, nc, abase, col_of, m_atom_energy.data(), m_energy.data());
@@ -266,6 +270,10 @@ void CudaBackend<S>::enqueue_chunk(const Chunk& ch, Mode mode, const Dg* dgrad) 
                            RowsByAtom{m_perm.data(), m_sorted_i.data()});
   }
   if (!grad) return;
+  if (m_scale != S(1)) {  // the adjoints of s z_L and s beta with respect to z_L and beta
+    scale_cuda(ctx, ncols, m_scale, m_eps_col.data());
+    scale_cuda(ctx, ncols * d, m_scale, m_g.data());
+  }
   for (int e = 0; e < m_nnets; ++e) {
     const int64_t n = ch.blk_n[size_t(e)], c0 = ch.seg[size_t(e)];
     if (n == 0) continue;

@@ -82,7 +82,7 @@ void mlp_forward_cuda(const CudaContext& ctx, const MlpNet<S>& net, const MlpBlo
     gemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, out, int(n), in, S(1), W, in, blk.hh[l - 1], in, S(0), z,
          out);
     if (l < L)
-      bias_activation_cuda(ctx, net.act, b, out, n, z, blk.a1[l], blk.a2[l]);
+      bias_activation_cuda(ctx, net.act_of(l), b, out, n, z, blk.a1[l], blk.a2[l]);
     else
       bias_add_cuda(ctx, b, out, n, z);
   }

@@ -176,18 +176,31 @@ inline fitnn::Dataset random_dataset(uint64_t seed, int nconf, int ndesc, int nt
 }
 
 // A model for `data` with random parameters (initialize(seed)) and the data's standardization.
+// reparameterized: with the trainable input layer (started at the standardization, then every
+// entry perturbed so that it is a full matrix) and output_scale 2.7.
 inline fitnn::Model random_model(const fitnn::Dataset& data, int option,
                                  fitnn::Activation act, std::vector<int> hidden,
-                                 uint64_t seed) {
+                                 uint64_t seed, bool reparameterized = false) {
   fitnn::TrainSettings t;
   t.hidden_sizes = std::move(hidden);
   t.multi_element_option = option;
   t.activation = act;
+  t.input_layer = reparameterized;
   fitnn::Model m;
   m.layout = fitnn::ModelLayout::from_settings(data.ndesc, data.ntypes, t);
   m.initialize(seed);
   fitnn::compute_standardization(data.descriptors.data(), data.natoms(), data.ndesc, {}, m.mean,
                                  m.std);
+  if (reparameterized) {
+    m.start_input_layer();
+    const auto& L = m.layout;
+    for (int net = 0; net < L.nnets(); ++net) {
+      const int64_t w0 = L.weight_offset(net, 1), end = L.bias_offset(net, 1) + L.widths[1];
+      for (int64_t k = w0; k < end; ++k)
+        m.params[size_t(k)] += 0.05 * std::sin(1.7 * double(k) + double(seed));
+    }
+    m.output_scale = 2.7;
+  }
   return m;
 }
 

@@ -111,9 +111,10 @@ double check(const std::string& what, const std::vector<double>& got,
 }
 
 template <class S>
-void compare_with_cpu(const Variant& var, int option, Activation act, uint64_t seed) {
+void compare_with_cpu(const Variant& var, int option, Activation act, uint64_t seed,
+                      bool reparameterized = false) {
   const Dataset data = random_dataset(seed, 14, 6, 2, 7);
-  const Model model = random_model(data, option, act, {9, 5}, seed + 1);
+  const Model model = random_model(data, option, act, {9, 5}, seed + 1, reparameterized);
   CpuBackend<S> cpu(1);
   cpu.upload(data, model.layout);
   cpu.set_model(model);
@@ -174,6 +175,19 @@ TEST(CudaBackend, LossGradientPredictionsMatchCpu) {
         else
           compare_with_cpu<float>(var, option, act, seed++);
       }
+    }
+}
+
+// input_layer = trainable (cuBLAS path: the fused kernels are skipped) and output_scale.
+TEST(CudaBackend, InputLayerAndOutputScaleMatchCpu) {
+  FITNN_REQUIRE_GPU();
+  uint64_t seed = 700;
+  for (const Variant& var : variants())
+    for (int option : {1, 2, 3}) {
+      if (var.precision == Precision::f64)
+        compare_with_cpu<double>(var, option, Activation::softplus, seed++, true);
+      else
+        compare_with_cpu<float>(var, option, Activation::tanh, seed++, true);
     }
 }
 

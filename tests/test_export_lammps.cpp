@@ -91,6 +91,20 @@ TEST(ExportLammps, WBeTanhOptions123) {
   }
 }
 
+// A trainable input layer (a full matrix) and an output scale are folded into the plain nn
+// model LAMMPS reads; FitNN's side evaluates the unfolded model.
+TEST(ExportLammps, InputLayerAndOutputScaleFolded) {
+  require_lammps();
+  const FitnnCase ta = fitnn_case(ta_golden(), "pot", Activation::tanh, 1);
+  compare_case(ta, random_model(ta.data, 1, Activation::tanh, {16, 8}, 41, true),
+               "Ta tanh input layer");
+  const FitnnCase wbe = fitnn_case(wbe_golden(), "pot", Activation::tanh, 1);
+  compare_case(wbe, random_model(wbe.data, 2, Activation::tanh, {12}, 42, true),
+               "WBe tanh input layer");
+  compare_case(wbe, random_model(wbe.data, 3, Activation::sigmoid, {12, 6}, 43, true),
+               "WBe sigmoid opt3 input layer");
+}
+
 TEST(ExportLammps, WBeOtherActivations) {
   require_lammps();
   const FitnnCase fc = fitnn_case(wbe_golden(), "pot", Activation::tanh, 1);

@@ -215,6 +215,34 @@ TEST_P(TrainerThreads, RestartFromLatestContinuesBitForBit) {
 
 INSTANTIATE_TEST_SUITE_P(OneAndTwo, TrainerThreads, ::testing::Values(1, 2));
 
+// input_layer = trainable and output_scale = 0 (from the data): both survive the checkpoint
+// (a restart that lost either would move differently) and the restart is bit for bit.
+TEST(Trainer, InputLayerAndOutputScaleRestartBitForBit) {
+  LogCapture log;
+  TempDir whole, split;
+  Config cfg = fitnn_test::small_config(whole.path);
+  cfg.train.input_layer = true;
+  cfg.train.output_scale = 0.0;
+  FitRun full = fit(cfg, whole.path, data16(), nullptr, nullptr, 2);
+  EXPECT_TRUE(full.latest.model.layout.input_layer);
+  const double scale = full.latest.model.output_scale;
+  EXPECT_GT(scale, 0.0);
+  EXPECT_NE(scale, 1.0);
+  EXPECT_TRUE(log.contains("output_scale"));
+  EXPECT_LT(full.summary.history.train.back(), full.summary.history.train.front());
+
+  Config first = cfg;
+  first.train.num_epochs = 3;
+  fit(first, split.path, data16(), nullptr, nullptr, 2);
+  Config second = cfg;
+  second.train.num_epochs = 3;
+  second.train.save_state_input = split / "state.bin.latest";
+  FitRun rest = fit(second, split.path, data16(), nullptr, nullptr, 2);
+  EXPECT_EQ(rest.latest.model.output_scale, scale);
+  expect_same_training_state(full.latest, rest.latest);
+  EXPECT_TRUE(same_bits(full.summary.best_model.params, rest.summary.best_model.params));
+}
+
 TEST(Trainer, InterruptedMidEpochResumesBitForBit) {
   LogCapture log;
   TempDir whole, split;

@@ -101,7 +101,9 @@ struct TrainSettings {
   int early_stopping = 0;        // epochs without validation improvement; 0 = off
   int derivative_precision = 64; // storage of derivative rows: 64 or 32 bits
   int divergence_retries = 0;
-  bool energy_offset = true;     // start the output bias at the per-element mean energy    // on NaN/Inf: retry from the best state with lr * 0.5
+  bool energy_offset = true;     // start the output bias at the per-element mean energy
+  bool input_layer = false;      // FitSNAP's trainable (in x in) first layer on raw descriptors
+  double output_scale = 1.0;     // E_i = output_scale * z_L; 0 = from the training energies    // on NaN/Inf: retry from the best state with lr * 0.5
 };
 
 struct OutfileSettings {

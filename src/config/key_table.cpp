@@ -17,6 +17,12 @@ namespace {
 constexpr double kNoMin = 1, kNoMax = 0;  // min > max: no range check
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+bool parse_input_layer(const std::string& w) {
+  if (w == "fixed") return false;
+  if (w == "trainable") return true;
+  throw InputError("[PYTORCH] input_layer = " + w + ": use fixed or trainable");
+}
+
 #define SET(body) [](Config& c, const KeyValue& v) { (void)c; (void)v; body; }
 
 const std::vector<KeySpec> kTable = {
@@ -141,6 +147,14 @@ const std::vector<KeySpec> kTable = {
     {"PYTORCH", "energy_offset", ValueType::boolean, "1", kNoMin, kNoMax,
      "FitNN: start the output bias at the least-squares energy per atom of each element",
      SET(c.train.energy_offset = v.boolean)},
+    {"PYTORCH", "input_layer", ValueType::word, "fixed", kNoMin, kNoMax,
+     "FitNN: fixed standardization, or trainable: FitSNAP's (in x in) linear first layer on the "
+     "raw descriptors, started at the standardization",
+     SET(c.train.input_layer = parse_input_layer(v.text))},
+    {"PYTORCH", "output_scale", ValueType::real, "1", 0, 1e6,
+     "FitNN: atom energy = output_scale * network output (0: the spread of the training "
+     "energies per atom)",
+     SET(c.train.output_scale = v.real)},
     // [SOLVER]
     {"SOLVER", "solver", ValueType::word, "PYTORCH", kNoMin, kNoMax, "PYTORCH (or FITNN)",
      SET((void)0)},

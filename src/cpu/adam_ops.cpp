@@ -1,4 +1,4 @@
-// Adam as PyTorch's torch.optim.Adam applies it (no weight decay, no amsgrad): moments
+// scale_cpu (x <- s x) and Adam as PyTorch's torch.optim.Adam applies it (no weight decay, no amsgrad): moments
 //   m <- m + (1 - beta1) (g - m),  v <- beta2 v + (1 - beta2) g^2,
 // bias corrections c1 = 1 - beta1^t, c2 = 1 - beta2^t, and the step
 //   p <- p - (lr / c1) m / (sqrt(v) / sqrt(c2) + eps).
@@ -27,6 +27,13 @@ void adam_step_cpu(S* params, const S* grad, S* m, S* v, int64_t n, double lr, d
   p -= step_size * (mm / (vv.sqrt() / c2_sqrt + e));
 }
 
+template <class S>
+void scale_cpu(int64_t n, S s, S* x) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+template void scale_cpu<double>(int64_t, double, double*);
+template void scale_cpu<float>(int64_t, float, float*);
 template void adam_step_cpu<double>(double*, const double*, double*, double*, int64_t, double,
                                     double, double, double, int64_t);
 template void adam_step_cpu<float>(float*, const float*, float*, float*, int64_t, double,

@@ -110,6 +110,9 @@ void CpuBackend<S>::set_model(const Model& model) {
   m_mean = model.mean;
   m_std = model.std;
   for (int k = 0; k < d; ++k) m_std_s[k] = S(m_std[k]);
+  if (!(std::isfinite(model.output_scale) && model.output_scale > 0.0))
+    throw InputError("cpu backend: the model's output_scale is not a positive number");
+  m_scale = S(model.output_scale);
   m_have_model = true;
 }
 
@@ -170,6 +173,7 @@ cpu::MlpNet<S> CpuBackend<S>::net_view(int net) const {
   v.widths = m_layout.widths.data();
   v.nlayers = m_layout.nlayers();
   v.act = m_layout.activation;
+  v.linear_first = m_layout.input_layer;
   return v;
 }
 
@@ -196,6 +200,11 @@ void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, cons
                     m_std.data(), data.atom_type.data(), onehot, blk.hh[0]);
     mlp_forward_cpu(net, blk);
     mlp_beta_cpu(net, blk, d, m_std_s.data(), ws.beta.data() + c0 * d);
+  }
+  const int64_t chunk_atoms = ws.atom_base[nconf];
+  if (m_scale != S(1)) {  // E_i = s z_L, so beta and the forces scale with it
+    scale_cpu(chunk_atoms, m_scale, ws.atom_energy.data());
+    scale_cpu(chunk_atoms * d, m_scale, ws.beta.data());
   }
   if (mode == Mode::beta) {
     for (int m = 0; m < nconf; ++m) {
@@ -236,6 +245,10 @@ void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, cons
   }
   if (!grad) return;
   const int64_t npn = m_layout.nparams_per_net();
+  if (m_scale != S(1)) {  // the adjoints of s z_L and s beta with respect to z_L and beta
+    scale_cpu(chunk_atoms, m_scale, ws.eps_col.data());
+    scale_cpu(chunk_atoms * d, m_scale, ws.g.data());
+  }
   for (int e = 0; e < nnets; ++e) {
     const MlpBlock<S>& blk = ws.blocks[e];
     if (blk.n == 0) continue;

@@ -75,6 +75,7 @@ class CpuBackend final : public Backend {
   double m_beta1 = 0.9, m_beta2 = 0.999, m_eps = 1e-8;
   std::vector<double> m_mean, m_std;  // (ndesc) standardization
   cpu::AlignedVector<S> m_std_s;            // (ndesc) std in S for beta and the tangent input
+  S m_scale = S(1);                   // the model's output_scale: E_i = s z_L
   cpu::ThreadTeam m_team;
   std::vector<Worker> m_workers;
   int64_t m_chunk_request = 0;        // chunk_atoms of the constructor

@@ -68,7 +68,7 @@ void mlp_forward_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk) {
     MapM<S> z(zp, out, n);
     z.noalias() = weights(net, l) * h;
     z.colwise() += Eigen::Map<const Vec<S>>(net.params + net.bias(l), out);
-    if (l < L) activation_cpu(net.act, zp, blk.a1[l], blk.a2[l], int64_t(out) * n);
+    if (l < L) activation_cpu(net.act_of(l), zp, blk.a1[l], blk.a2[l], int64_t(out) * n);
   }
 }
 

@@ -37,6 +37,8 @@ struct MlpNet {
   const int* widths = nullptr;  // (nlayers + 1): widths[0] = input width, widths[L] = 1
   int nlayers = 0;            // L
   Activation act = Activation::softplus;
+  bool linear_first = false;  // layer 1 is the linear input layer (ModelLayout::input_layer)
+  Activation act_of(int l) const { return linear_first && l == 1 ? Activation::linear : act; }
   int64_t weight(int l) const;  // offset of W_l from params (l in 1..L)
   int64_t bias(int l) const { return weight(l) + int64_t(widths[l]) * widths[l - 1]; }
 };
@@ -135,6 +137,10 @@ double loss_cpu(int nconf, const int64_t* configs, const int64_t* atom_offset,
                 const double* eweight, const double* fweight, const int64_t* atom_base,
                 const int32_t* col_of, const double* energy, const S* forces, double inv_m,
                 double* eps, S* phi, S* eps_col);
+
+// x <- s x for `n` values (the model's output scale applied to energies, beta and adjoints).
+template <class S>
+void scale_cpu(int64_t n, S s, S* x);
 
 // ---- Optimizer ------------------------------------------------------------------------------
 // PyTorch's Adam (no weight decay, no amsgrad) for `n` parameters; `step` is the step number

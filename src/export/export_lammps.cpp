@@ -82,9 +82,10 @@ std::vector<std::string> planned_exports(const Config& config, const std::string
   return files;
 }
 
-std::vector<std::string> export_lammps(const Config& config, const Model& model,
+std::vector<std::string> export_lammps(const Config& config, const Model& trained,
                                        const std::string& output_dir) {
   check_exportable(config);
+  const Model model = plain_model(trained);
   const BispectrumSettings& b = config.bispectrum;
   const ModelLayout& L = model.layout;
   if (L.ndesc != b.num_descriptors())

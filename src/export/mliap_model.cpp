@@ -63,7 +63,8 @@ void check_model(const Model& model, const std::vector<std::string>& elements) {
 
 }  // namespace
 
-LammpsNnModel fold_for_lammps(const Model& model, const std::vector<std::string>& elements) {
+LammpsNnModel fold_for_lammps(const Model& trained, const std::vector<std::string>& elements) {
+  const Model model = plain_model(trained);  // input layer and output scale folded in
   check_model(model, elements);
   const ModelLayout& L = model.layout;
   const int d = L.ndesc;

@@ -94,8 +94,9 @@ void remove_quietly(const std::string& path) {
 
 bool torchscript_available() { return true; }
 
-std::string export_torchscript(const Config& config, const Model& model,
+std::string export_torchscript(const Config& config, const Model& trained,
                                const std::string& output_dir) {
+  const Model model = plain_model(trained);  // input layer and output scale folded in
   torchscript::check_torchscript_model(config, model);
   const std::string path = torchscript_export_path(config, output_dir);
   const fs::path parent = fs::path(path).parent_path();

@@ -4,6 +4,7 @@
 // version-1 reader accepts files with additional sections.
 #include "fitnn/checkpoint.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -127,6 +128,7 @@ class SectionReader {
     if (s.count != 1) fail("section '" + name + "' should hold one value");
     return get_u64(s.data);
   }
+  bool has(const std::string& name) const { return m_sections.count(name) != 0; }
   [[noreturn]] void fail(const std::string& what) const {
     throw CheckpointError("checkpoint '" + m_path + "': " + what +
                           "; the file is damaged or was not written by this FitNN version");
@@ -227,6 +229,8 @@ void save_checkpoint(const std::string& path, const TrainState& s) {
   w.i64("layout.option", L.option);
   w.i64s("layout.widths", std::vector<int64_t>(L.widths.begin(), L.widths.end()));
   w.text("layout.activation", activation_name(L.activation));
+  w.i64("layout.input_layer", L.input_layer ? 1 : 0);
+  w.f64("model.output_scale", s.model.output_scale);
   w.text("elements", join_lines(s.elements));
   w.f64s("model.mean", s.model.mean);
   w.f64s("model.std", s.model.std);
@@ -343,6 +347,17 @@ TrainState parse_checkpoint(const uint8_t* data, size_t size, const std::string&
   } catch (const InputError&) {
     r.fail("unknown activation '" + r.text("layout.activation") + "'");
   }
+  // Sections added after the first release: absent means the plain model.
+  if (r.has("layout.input_layer")) {
+    const int64_t v = r.i64("layout.input_layer");
+    if (v != 0 && v != 1) r.fail("layout.input_layer is neither 0 nor 1");
+    L.input_layer = v == 1;
+  }
+  if (r.has("model.output_scale")) {
+    s.model.output_scale = r.f64("model.output_scale");
+    if (!(std::isfinite(s.model.output_scale) && s.model.output_scale > 0.0))
+      r.fail("model.output_scale is not a positive number");
+  }
   s.elements = split_lines(r.text("elements"));
   s.model.mean = r.f64s("model.mean");
   s.model.std = r.f64s("model.std");
@@ -369,7 +384,8 @@ TrainState parse_checkpoint(const uint8_t* data, size_t size, const std::string&
   s.settings = r.text("settings");
 
   // Consistency of the sizes (the checksum cannot catch a writer bug).
-  if (L.widths.back() != 1 || L.widths[0] != L.input_width())
+  if (L.widths.back() != 1 || L.widths[0] != L.input_width() ||
+      (L.input_layer && (L.widths.size() < 3 || L.widths[1] != L.input_width())))
     r.fail("the network layout is invalid");
   {
     std::istringstream in(s.rng_state);

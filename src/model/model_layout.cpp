@@ -42,8 +42,10 @@ ModelLayout ModelLayout::from_settings(int ndesc, int nelements, const TrainSett
   m.nelements = nelements;
   m.option = t.multi_element_option;
   m.activation = t.activation;
-  m.widths.reserve(t.hidden_sizes.size() + 2);
+  m.input_layer = t.input_layer;
+  m.widths.reserve(t.hidden_sizes.size() + 3);
   m.widths.push_back(m.input_width());
+  if (m.input_layer) m.widths.push_back(m.input_width());
   for (int w : t.hidden_sizes) m.widths.push_back(w);
   m.widths.push_back(1);
   return m;
@@ -70,7 +72,7 @@ int64_t ModelLayout::bias_offset(int net, int l) const {
 
 bool ModelLayout::operator==(const ModelLayout& o) const {
   return ndesc == o.ndesc && nelements == o.nelements && option == o.option &&
-         widths == o.widths && activation == o.activation;
+         widths == o.widths && activation == o.activation && input_layer == o.input_layer;
 }
 
 std::string ModelLayout::describe_parameter(int64_t index) const {

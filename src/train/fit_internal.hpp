@@ -68,6 +68,8 @@ FitSummary train_epochs(const Config& config, const Dataset& data, Backend& back
 
 // energy_offset.cpp: last-layer bias from the least-squares energy per atom of each element.
 std::vector<double> per_element_energy(const Dataset& data, const std::vector<int64_t>& train);
+double choose_output_scale(const TrainSettings& t, const Dataset& data,
+                           const std::vector<int64_t>& train);
 void initialize_energy_offset(Model& model, const Dataset& data,
                               const std::vector<int64_t>& train);
 

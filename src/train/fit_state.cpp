@@ -116,6 +116,7 @@ std::string run_settings(const Config& config, const Dataset& data, const Split&
   s << "layer_sizes=" << data.ndesc;
   for (int w : t.hidden_sizes) s << " " << w;
   s << " 1\nactivation=" << activation_name(t.activation) << "\n";
+  s << "input_layer=" << (t.input_layer ? "trainable" : "fixed") << "\n";
   s << "multi_element_option=" << t.multi_element_option << "\n";
   s << "learning_rate=" << format_exact(t.learning_rate) << "\n";
   s << "batch_size=" << t.batch_size << "\n";
@@ -160,6 +161,8 @@ TrainState fresh_state(const Config& config, const Dataset& data, const Split& s
     std::fill(mask.begin() + data.atom_offset[c], mask.begin() + data.atom_offset[c + 1], 1);
   compute_standardization(data.descriptors.data(), data.natoms(), data.ndesc, mask,
                           s.model.mean, s.model.std);
+  s.model.start_input_layer();
+  s.model.output_scale = choose_output_scale(t, data, split.train);
   if (t.energy_offset) initialize_energy_offset(s.model, data, split.train);
   s.elements = element_names(data);
   const size_t np = size_t(s.model.layout.nparams());
