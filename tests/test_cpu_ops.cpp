@@ -4,7 +4,10 @@
 // identity), configuration energies and the loss with its adjoints.
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <random>
+#include <vector>
 
 #include "cpu/ops.hpp"
 #include "cpu/workspace.hpp"
@@ -96,6 +99,51 @@ TEST(CpuOps, ActivationsDouble) {
 
 TEST(CpuOps, ActivationsFloat) {
   for (Activation a : kActs) check_activation<float>(a, 1e-6);
+}
+
+// softplus at the ends of its range: the limits at +-inf, results that underflow (subnormal,
+// then 0) within 4 ulp (counted in denorm_min below the normal range), NaN in all three
+// outputs; and the same bits whatever the length of the call (vector body and scalar tail).
+template <class S>
+void check_softplus_extremes() {
+  typedef std::numeric_limits<S> lim;
+  const S inf = lim::infinity(), nan = lim::quiet_NaN();
+  const bool dbl = sizeof(S) == 8;
+  std::vector<S> zs = {inf, -inf, nan, -nan, lim::max(), -lim::max(), S(dbl ? -720 : -95),
+                       S(dbl ? -744 : -103), S(dbl ? -746 : -104.5), S(-1e30), S(-40), S(40),
+                       lim::denorm_min(), -lim::denorm_min(), S(0), -S(0)};
+  std::mt19937_64 gen(11);
+  std::normal_distribution<double> nd(0, 20);
+  for (int i = 0; i < 40; ++i) zs.push_back(S(nd(gen)));
+  const size_t n = zs.size();
+  std::vector<S> h(zs), a1(n), a2(n);
+  activation_cpu(Activation::softplus, h.data(), a1.data(), a2.data(), int64_t(n));
+  EXPECT_TRUE(h[0] == inf && a1[0] == S(1) && a2[0] == S(0));
+  EXPECT_TRUE(h[1] == S(0) && a1[1] == S(0) && a2[1] == S(0));
+  for (int i : {2, 3}) EXPECT_TRUE(std::isnan(h[i]) && std::isnan(a1[i]) && std::isnan(a2[i]));
+  for (size_t i = 4; i < n; ++i) {
+    const long double z = zs[i], e = expl(-fabsl(z));
+    const long double want[3] = {(z > 0 ? z : 0.0L) + log1pl(e),
+                                 z >= 0 ? 1 / (1 + e) : e / (1 + e), e / ((1 + e) * (1 + e))};
+    const S got[3] = {h[i], a1[i], a2[i]};
+    for (int k = 0; k < 3; ++k)
+      EXPECT_LE(fabsl(got[k] - want[k]),
+                4 * std::max(fabsl(want[k]) * lim::epsilon(), (long double)lim::denorm_min()))
+          << "z = " << zs[i] << ", output " << k;
+  }
+  for (size_t len = 1; len <= 9; ++len)
+    for (size_t b = 0; b + len <= n; b += 5) {
+      std::vector<S> hb(zs.begin() + b, zs.begin() + b + len), b1(len), b2(len);
+      activation_cpu(Activation::softplus, hb.data(), b1.data(), b2.data(), int64_t(len));
+      EXPECT_EQ(0, std::memcmp(hb.data(), &h[b], len * sizeof(S)));
+      EXPECT_EQ(0, std::memcmp(b1.data(), &a1[b], len * sizeof(S)));
+      EXPECT_EQ(0, std::memcmp(b2.data(), &a2[b], len * sizeof(S)));
+    }
+}
+
+TEST(CpuOps, SoftplusExtremesAndAnyLength) {
+  check_softplus_extremes<double>();
+  check_softplus_extremes<float>();
 }
 
 // The MLP ops over blocks (option 2: one block per element) against the per-atom reference.

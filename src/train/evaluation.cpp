@@ -12,14 +12,22 @@
 
 namespace fitnn::detail {
 
+// The mean of the losses of consecutive batches of `batch_size` (FitSNAP's validation loss).
+// A batch's loss is the mean of its configurations' terms, so all full batches together have
+// the mean of their configurations' terms as their mean loss: they go to the backend in large
+// calls (fewer, larger GEMMs), the last, partial batch on its own.
 double mean_batch_loss(Backend& backend, const std::vector<int64_t>& ids, int batch_size) {
   if (ids.empty()) return 0.0;
-  double sum = 0.0;
-  int64_t nbatches = 0;
-  for (size_t b = 0; b < ids.size(); b += size_t(batch_size), ++nbatches) {
-    const int n = int(std::min(ids.size() - b, size_t(batch_size)));
-    sum += backend.evaluate(ids.data() + b, n, nullptr).loss;
+  constexpr int64_t kBatchesPerCall = 64;
+  const int64_t n = int64_t(ids.size()), bs = batch_size;
+  const int64_t nfull = n / bs, nbatches = (n + bs - 1) / bs;
+  double sum = 0.0;  // sum of batch losses
+  for (int64_t b = 0; b < nfull; b += kBatchesPerCall) {
+    const int64_t nb = std::min(kBatchesPerCall, nfull - b);
+    sum += double(nb) * backend.evaluate(ids.data() + b * bs, int(nb * bs), nullptr).loss;
   }
+  if (nfull < nbatches)
+    sum += backend.evaluate(ids.data() + nfull * bs, int(n - nfull * bs), nullptr).loss;
   return sum / double(nbatches);
 }
 
