@@ -5,6 +5,7 @@
 //   - everything against the naive per-atom reference (naive_reference.hpp),
 //   - float32 against float64, 32-bit derivative rows against the same rows in 64 bits,
 //   - chunked and threaded batches against per-configuration sums.
+#include <algorithm>
 #include <cstdio>
 
 #include "cpu/cpu_backend.hpp"
@@ -201,6 +202,36 @@ TEST(CpuBackendRows, Dgrad32MatchesRoundedDgrad64) {
   double gmax = 0;
   for (double x : ga) gmax = std::max(gmax, std::abs(x));
   for (size_t i = 0; i < ga.size(); ++i) EXPECT_NEAR(ga[i], gb[i], 1e-13 * gmax) << i;
+}
+
+// Small batches of one net are split between the threads by atoms (run_split): a batch of
+// one large and three small configurations, every option-1/3 case against the naive
+// reference with 2 and 3 threads, and the same bits on every repeat.
+TEST(CpuBackendBatches, AtomSplitBatchesMatchTheReference) {
+  const Dataset data = random_dataset(21, 12, 6, 2, 40);
+  for (int option : {1, 3}) {
+    const Model model = random_model(data, option, Activation::softplus, {9, 5}, 5 + option,
+                                     option == 3);
+    std::vector<int64_t> batch = {0, 1, 2, 3};
+    std::sort(batch.begin(), batch.end(),
+              [&](int64_t a, int64_t b) { return data.natoms_of(a) > data.natoms_of(b); });
+    const NaiveResult ref = naive_batch(data, plain_model(model), batch);
+    for (int threads : {2, 3}) {
+      CpuBackend<double> be(threads);
+      be.upload(data, model.layout);
+      be.set_model(model);
+      std::vector<double> grad, again;
+      const double loss = be.loss_gradient(batch.data(), 4, grad).loss;
+      EXPECT_NEAR(loss, ref.loss, 1e-12 * ref.loss) << threads;
+      const double eval = be.evaluate(batch.data(), 4, nullptr).loss;
+      EXPECT_NEAR(eval, ref.loss, 1e-12 * ref.loss) << threads;
+      if (option == 1) EXPECT_LE(rel_error(grad, ref.grad, 1e-6), 1e-11) << threads;
+      for (int rep = 0; rep < 5; ++rep) {
+        const double l2 = be.loss_gradient(batch.data(), 4, again).loss;
+        EXPECT_TRUE(grad == again && l2 == loss) << threads << " threads: not reproducible";
+      }
+    }
+  }
 }
 
 // A batch larger than one chunk (several chunks per worker) gives the batch-weighted sum of

@@ -14,6 +14,12 @@ namespace fitnn {
 
 namespace {
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 // Memory a worker's chunk may use for its work arrays (about the size of a core's L2, so that
 // the layers of a chunk stay in cache); the chunk capacity in atoms follows from it.
 constexpr double kChunkBytes = 2.0 * 1024 * 1024;
@@ -326,8 +332,14 @@ BatchStats CpuBackend<S>::run(const int64_t* configs, int n, Mode mode, Predicti
                         m_cost_row * double(data.row_offset[c + 1] - data.row_offset[c]);
   }
   stats.natoms = m_batch_atom[n];
-  assign_workers(configs, n);
   m_inv_m = n > 0 ? 1.0 / n : 1.0;
+  if (can_split(mode, n, stats.natoms, pred)) {
+    const bool grad = mode == Mode::gradient;
+    stats.loss = data.derivative_bits == 64 ? run_split(configs, n, grad, data.dgrad64.data())
+                                            : run_split(configs, n, grad, data.dgrad32.data());
+    return stats;
+  }
+  assign_workers(configs, n);
   if (pred) {
     pred->energy.assign(size_t(n), 0.0);
     pred->atom_energy.assign(size_t(stats.natoms), 0.0);
@@ -353,6 +365,121 @@ BatchStats CpuBackend<S>::run(const int64_t* configs, int n, Mode mode, Predicti
     }
   }
   return stats;
+}
+
+// A small batch of one net (options 1 and 3) is split between the threads by ATOMS rather
+// than by configurations: a batch of 4 Ta configurations of 2 to 100 atoms splits unevenly by
+// configurations, and then one thread waits for the other.
+template <class S>
+bool CpuBackend<S>::can_split(Mode mode, int n, int64_t natoms, const Predictions* pred) const {
+  const int T = m_team.size();
+  return T > 1 && m_layout.nnets() == 1 && mode != Mode::beta && pred == nullptr && n >= 1 &&
+         natoms <= m_capacity && n <= m_capacity && natoms >= 8 * int64_t(T);
+}
+
+// Three phases, each a set of units claimed by whichever thread is free, with a wait for all
+// units of a phase before the next (a thread that never joins only means the other does it
+// all; results do not depend on which thread ran a unit):
+//   0. part t of the atoms: standardize, forward, beta (and the output scale);
+//   1. part t of the configurations (split by work): energies, forces, loss, phi, g, eps;
+//   2. part t of the atoms: tangent and reverse into worker t's gradient.
+// Worker 0's workspace holds the whole batch; the parts are disjoint column ranges of it.
+template <class S>
+template <class Dg>
+double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const Dg* dgrad) {
+  using namespace cpu;
+  const Dataset& data = *m_data;
+  Workspace<S>& ws = m_workers[0].ws;
+  const int T = m_team.size(), d = m_layout.ndesc;
+  const int onehot = m_layout.option == 3 ? m_layout.nelements : 0;
+  ws.plan(data, m_layout, configs, n);
+  const int64_t natoms = ws.atom_base[n];
+  m_part_col.resize(size_t(T + 1));
+  m_part_conf.resize(size_t(T + 1));
+  m_part_loss.assign(size_t(T), 0.0);
+  double total = 0.0;
+  for (int m = 0; m < n; ++m) total += m_cost[size_t(m)];
+  m_part_conf[0] = 0;
+  double acc = 0.0;
+  int m = 0;
+  for (int t = 0; t < T; ++t) {
+    m_part_col[size_t(t)] = natoms * t / T;
+    while (m < n && acc + 0.5 * m_cost[size_t(m)] < total * (t + 1) / T) acc += m_cost[size_t(m++)];
+    m_part_conf[size_t(t + 1)] = t + 1 == T ? n : m;
+  }
+  m_part_col[size_t(T)] = natoms;
+  for (auto& c : m_unit_next) c.store(0);
+  for (auto& c : m_unit_done) c.store(0);
+  const MlpNet<S> net = net_view(0);
+
+  auto unit = [&](int phase, int t) {
+    const int64_t c0 = m_part_col[size_t(t)], nc = m_part_col[size_t(t + 1)] - c0;
+    if (phase == 0) {
+      if (nc == 0) return;
+      const MlpBlock<S> blk = ws.view(m_layout, c0, nc);
+      standardize_cpu(nc, ws.atoms.data() + c0, data.descriptors.data(), d, m_mean.data(),
+                      m_std.data(), data.atom_type.data(), onehot, blk.hh[0]);
+      mlp_forward_cpu(net, blk);
+      mlp_beta_cpu(net, blk, d, m_std_s.data(), ws.beta.data() + c0 * d);
+      if (m_scale != S(1)) {
+        scale_cpu(nc, m_scale, ws.atom_energy.data() + c0);
+        scale_cpu(nc * d, m_scale, ws.beta.data() + c0 * d);
+      }
+    } else if (phase == 1) {
+      const int m0 = m_part_conf[size_t(t)], mc = m_part_conf[size_t(t + 1)] - m0;
+      if (mc == 0) return;
+      const int64_t* cf = ws.configs + m0;
+      const int64_t* base = ws.atom_base.data() + m0;
+      config_energy_cpu(mc, base, nullptr, ws.atom_energy.data(), ws.energy.data() + m0);
+      if (grad)
+        force_contract_transpose_cpu(mc, cf, data.row_offset.data(), data.atom_offset.data(),
+                                     data.forces.data(), data.fweight.data(), base, nullptr,
+                                     data.row_i.data(), data.row_k.data(), dgrad, d,
+                                     ws.beta.data(), m_inv_m, ws.forces.data(), ws.phi.data(),
+                                     ws.g.data());
+      else
+        force_contract_cpu(mc, cf, data.row_offset.data(), base, nullptr, data.row_i.data(),
+                           data.row_k.data(), dgrad, d, ws.beta.data(), ws.forces.data());
+      m_part_loss[size_t(t)] =
+          loss_cpu(mc, cf, data.atom_offset.data(), data.energy.data(), data.forces.data(),
+                   data.eweight.data(), data.fweight.data(), base, nullptr,
+                   ws.energy.data() + m0, ws.forces.data(), m_inv_m, ws.eps.data() + m0,
+                   ws.phi.data(), grad ? ws.eps_col.data() : nullptr);
+    } else {
+      S* g = m_workers[size_t(t)].grad.data();
+      std::fill(g, g + m_layout.nparams(), S(0));
+      if (nc == 0) return;
+      const MlpBlock<S> blk = ws.view(m_layout, c0, nc);
+      if (m_scale != S(1)) {
+        scale_cpu(nc, m_scale, ws.eps_col.data() + c0);
+        scale_cpu(nc * d, m_scale, ws.g.data() + c0 * d);
+      }
+      mlp_tangent_cpu(net, blk, d, m_std_s.data(), ws.g.data() + c0 * d);
+      mlp_reverse_cpu(net, blk, ws.eps_col.data() + c0, g);
+    }
+  };
+  const int nphases = grad ? 3 : 2;
+  auto job = [&](int) {
+    for (int p = 0; p < nphases; ++p) {
+      for (int t; (t = m_unit_next[p].fetch_add(1)) < T;) {
+        unit(p, t);
+        m_unit_done[p].fetch_add(1, std::memory_order_release);
+      }
+      while (m_unit_done[p].load(std::memory_order_acquire) < T) cpu_relax();
+    }
+  };
+  m_team.run(job);
+
+  double loss = 0.0;
+  for (int t = 0; t < T; ++t) loss += m_part_loss[size_t(t)];
+  if (grad) {  // parts summed in part order (deterministic)
+    auto& sum = m_workers[0].grad;
+    for (int t = 1; t < T; ++t) {
+      const S* src = m_workers[size_t(t)].grad.data();
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] += src[i];
+    }
+  }
+  return loss;
 }
 
 template <class S>

@@ -62,6 +62,9 @@ class CpuBackend final : public Backend {
   template <class Dg>
   void run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, const Dg* dgrad,
                  Predictions* pred, std::vector<double>* beta);
+  bool can_split(Mode mode, int n, int64_t natoms, const Predictions* pred) const;
+  template <class Dg>
+  double run_split(const int64_t* configs, int n, bool grad, const Dg* dgrad);
   cpu::MlpNet<S> net_view(int net) const;
   void check_ready(const char* what, bool need_model) const;
   void check_batch(const int64_t* configs, int n, const char* what) const;
@@ -87,6 +90,11 @@ class CpuBackend final : public Backend {
   std::vector<int64_t> m_order;       // (n) batch positions, most work first
   double m_inv_m = 1.0;               // 1 / batch size
   std::atomic<int> m_next_worker{0};  // next unclaimed worker (unit of work) of a batch
+  // Split batches (run_split): one plan, its atoms cut into one block per thread.
+  std::vector<int64_t> m_part_col;     // (threads + 1) first column of each part
+  std::vector<int> m_part_conf;        // (threads + 1) first configuration of each part
+  std::vector<double> m_part_loss;     // (threads) loss terms of each part's configurations
+  std::atomic<int> m_unit_next[3] = {}, m_unit_done[3] = {};  // per phase
 };
 
 extern template class CpuBackend<double>;

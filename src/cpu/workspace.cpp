@@ -88,22 +88,28 @@ void Workspace<S>::plan(const Dataset& data, const ModelLayout& layout,
     }
   }
   // Block views: net e owns columns [seg_start[e], seg_start[e+1]).
+  for (int e = 0; e < nnets; ++e)
+    blocks[e] = view(layout, seg_start[e], seg_start[e + 1] - seg_start[e]);
+}
+
+template <class S>
+MlpBlock<S> Workspace<S>::view(const ModelLayout& layout, int64_t c0, int64_t n) {
+  // Every layer array is stored block after block ([h | hd] of a block together), so columns
+  // [c0, c0 + n) of the plan are a block of their own.
   const int L = layout.nlayers();
   const auto& w = layout.widths;
   S* base = m_mlp.data();
-  for (int e = 0; e < nnets; ++e) {
-    MlpBlock<S>& blk = blocks[e];
-    const int64_t c0 = seg_start[e];
-    blk.n = seg_start[e + 1] - c0;
-    for (int l = 0; l < L; ++l) blk.hh[l] = base + m_hh[l] + int64_t(w[l]) * 2 * c0;
-    for (int l = 1; l < L; ++l) {
-      blk.a1[l] = base + m_a[3 * l] + int64_t(w[l]) * c0;
-      blk.a2[l] = base + m_a[3 * l + 1] + int64_t(w[l]) * c0;
-      blk.tb[l] = base + m_a[3 * l + 2] + int64_t(w[l]) * c0;
-    }
-    for (int l = 1; l <= L; ++l) blk.bar[l] = base + m_bar[l] + int64_t(w[l]) * 2 * c0;
-    blk.energy = atom_energy.data() + c0;
+  MlpBlock<S> blk;
+  blk.n = n;
+  for (int l = 0; l < L; ++l) blk.hh[l] = base + m_hh[l] + int64_t(w[l]) * 2 * c0;
+  for (int l = 1; l < L; ++l) {
+    blk.a1[l] = base + m_a[3 * l] + int64_t(w[l]) * c0;
+    blk.a2[l] = base + m_a[3 * l + 1] + int64_t(w[l]) * c0;
+    blk.tb[l] = base + m_a[3 * l + 2] + int64_t(w[l]) * c0;
   }
+  for (int l = 1; l <= L; ++l) blk.bar[l] = base + m_bar[l] + int64_t(w[l]) * 2 * c0;
+  blk.energy = atom_energy.data() + c0;
+  return blk;
 }
 
 template class Workspace<double>;

@@ -27,6 +27,10 @@ class Workspace {
   void plan(const Dataset& data, const ModelLayout& layout, const int64_t* configs,
             int nconf);
 
+  // Columns [c0, c0 + n) of the current plan as a block of their own (the layer arrays keep
+  // each block's [h | hd] together), e.g. to split one net's block between threads.
+  MlpBlock<S> view(const ModelLayout& layout, int64_t c0, int64_t n);
+
   // The plan of the current chunk.
   int nconf = 0;
   const int64_t* configs = nullptr;
