@@ -14,12 +14,6 @@ namespace fitnn {
 
 namespace {
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 // Memory a worker's chunk may use for its work arrays (about the size of a core's L2, so that
 // the layers of a chunk stay in cache); the chunk capacity in atoms follows from it.
 constexpr double kChunkBytes = 2.0 * 1024 * 1024;
@@ -183,6 +177,72 @@ cpu::MlpNet<S> CpuBackend<S>::net_view(int net) const {
   return v;
 }
 
+// The three stages of a batch on a workspace's plan, shared by run_chunk (a worker's
+// configurations) and run_split (parts of one batch).
+
+// Columns [c0, c0 + blk.n) of net `net`: h_0, the forward pass, beta, then the output scale
+// (E_i = s z_L, so the atom energies and beta scale with it).
+template <class S>
+void CpuBackend<S>::primal_block(cpu::Workspace<S>& ws, int net, const cpu::MlpBlock<S>& blk,
+                                 int64_t c0) const {
+  using namespace cpu;
+  const Dataset& data = *m_data;
+  const int d = m_layout.ndesc;
+  const int onehot = m_layout.option == 3 ? m_layout.nelements : 0;
+  const MlpNet<S> v = net_view(net);
+  standardize_cpu(blk.n, ws.atoms.data() + c0, data.descriptors.data(), d, m_mean.data(),
+                  m_std.data(), data.atom_type.data(), onehot, blk.hh[0]);
+  mlp_forward_cpu(v, blk);
+  mlp_beta_cpu(v, blk, d, m_std_s.data(), ws.beta.data() + c0 * d);
+  if (m_scale != S(1)) {
+    scale_cpu(blk.n, m_scale, ws.atom_energy.data() + c0);
+    scale_cpu(blk.n * d, m_scale, ws.beta.data() + c0 * d);
+  }
+}
+
+// Configurations [m0, m0 + mc) of the plan: energies, forces (and with `grad` phi and g in the
+// same pass over the rows), the loss terms and eps. Returns their loss.
+template <class S>
+template <class Dg>
+double CpuBackend<S>::rows_and_loss(cpu::Workspace<S>& ws, int m0, int mc, bool grad,
+                                    const Dg* dgrad) const {
+  using namespace cpu;
+  const Dataset& data = *m_data;
+  const int d = m_layout.ndesc;
+  const int32_t* cols = ws.cols();
+  const int64_t* cf = ws.configs + m0;
+  const int64_t* base = ws.atom_base.data() + m0;
+  config_energy_cpu(mc, base, cols, ws.atom_energy.data(), ws.energy.data() + m0);
+  if (grad)
+    force_contract_transpose_cpu(mc, cf, data.row_offset.data(), data.atom_offset.data(),
+                                 data.forces.data(), data.fweight.data(), base, cols,
+                                 data.row_i.data(), data.row_k.data(), dgrad, d, ws.beta.data(),
+                                 m_inv_m, ws.forces.data(), ws.phi.data(), ws.g.data());
+  else
+    force_contract_cpu(mc, cf, data.row_offset.data(), base, cols, data.row_i.data(),
+                       data.row_k.data(), dgrad, d, ws.beta.data(), ws.forces.data());
+  return loss_cpu(mc, cf, data.atom_offset.data(), data.energy.data(), data.forces.data(),
+                  data.eweight.data(), data.fweight.data(), base, cols, ws.energy.data() + m0,
+                  ws.forces.data(), m_inv_m, ws.eps.data() + m0, ws.phi.data(),
+                  grad ? ws.eps_col.data() : nullptr);
+}
+
+// Columns [c0, c0 + blk.n) of net `net`: the adjoints of s z_L and s beta with respect to z_L
+// and beta, then the tangent and reverse passes, accumulated into `grad` (the net's slice).
+template <class S>
+void CpuBackend<S>::adjoint_block(cpu::Workspace<S>& ws, int net, const cpu::MlpBlock<S>& blk,
+                                  int64_t c0, S* grad) const {
+  using namespace cpu;
+  const int d = m_layout.ndesc;
+  if (m_scale != S(1)) {
+    scale_cpu(blk.n, m_scale, ws.eps_col.data() + c0);
+    scale_cpu(blk.n * d, m_scale, ws.g.data() + c0 * d);
+  }
+  const MlpNet<S> v = net_view(net);
+  mlp_tangent_cpu(v, blk, d, m_std_s.data(), ws.g.data() + c0 * d);
+  mlp_reverse_cpu(v, blk, ws.eps_col.data() + c0, grad);
+}
+
 template <class S>
 template <class Dg>
 void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, const Dg* dgrad,
@@ -192,26 +252,12 @@ void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, cons
   cpu::Workspace<S>& ws = wk.ws;
   const int d = m_layout.ndesc;
   const int nnets = m_layout.nnets();
-  const int onehot = m_layout.option == 3 ? m_layout.nelements : 0;
   const int64_t* items = wk.items.data() + i0;  // batch positions of the chunk's configurations
   ws.plan(data, m_layout, wk.cfgs.data() + i0, nconf);
   const int32_t* cols = ws.cols();
 
-  for (int e = 0; e < nnets; ++e) {
-    const MlpBlock<S>& blk = ws.blocks[e];
-    if (blk.n == 0) continue;
-    const MlpNet<S> net = net_view(e);
-    const int64_t c0 = ws.seg_start[e];
-    standardize_cpu(blk.n, ws.atoms.data() + c0, data.descriptors.data(), d, m_mean.data(),
-                    m_std.data(), data.atom_type.data(), onehot, blk.hh[0]);
-    mlp_forward_cpu(net, blk);
-    mlp_beta_cpu(net, blk, d, m_std_s.data(), ws.beta.data() + c0 * d);
-  }
-  const int64_t chunk_atoms = ws.atom_base[nconf];
-  if (m_scale != S(1)) {  // E_i = s z_L, so beta and the forces scale with it
-    scale_cpu(chunk_atoms, m_scale, ws.atom_energy.data());
-    scale_cpu(chunk_atoms * d, m_scale, ws.beta.data());
-  }
+  for (int e = 0; e < nnets; ++e)
+    if (ws.blocks[e].n > 0) primal_block(ws, e, ws.blocks[e], ws.seg_start[e]);
   if (mode == Mode::beta) {
     for (int m = 0; m < nconf; ++m) {
       double* out = beta_out->data() + m_batch_atom[items[m]] * d;
@@ -222,23 +268,8 @@ void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, cons
     }
     return;
   }
-  config_energy_cpu(nconf, ws.atom_base.data(), cols, ws.atom_energy.data(), ws.energy.data());
   const bool grad = mode == Mode::gradient;
-  if (grad)  // forces, phi and g in one pass over the rows
-    force_contract_transpose_cpu(nconf, ws.configs, data.row_offset.data(),
-                                 data.atom_offset.data(), data.forces.data(),
-                                 data.fweight.data(), ws.atom_base.data(), cols,
-                                 data.row_i.data(), data.row_k.data(), dgrad, d,
-                                 ws.beta.data(), m_inv_m, ws.forces.data(), ws.phi.data(),
-                                 ws.g.data());
-  else
-    force_contract_cpu(nconf, ws.configs, data.row_offset.data(), ws.atom_base.data(), cols,
-                       data.row_i.data(), data.row_k.data(), dgrad, d, ws.beta.data(),
-                       ws.forces.data());
-  wk.loss += loss_cpu(nconf, ws.configs, data.atom_offset.data(), data.energy.data(),
-                      data.forces.data(), data.eweight.data(), data.fweight.data(),
-                      ws.atom_base.data(), cols, ws.energy.data(), ws.forces.data(), m_inv_m,
-                      ws.eps.data(), ws.phi.data(), grad ? ws.eps_col.data() : nullptr);
+  wk.loss += rows_and_loss(ws, 0, nconf, grad, dgrad);
   if (pred) {
     for (int m = 0; m < nconf; ++m) {
       pred->energy[size_t(items[m])] = ws.energy[m];
@@ -251,18 +282,9 @@ void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, cons
   }
   if (!grad) return;
   const int64_t npn = m_layout.nparams_per_net();
-  if (m_scale != S(1)) {  // the adjoints of s z_L and s beta with respect to z_L and beta
-    scale_cpu(chunk_atoms, m_scale, ws.eps_col.data());
-    scale_cpu(chunk_atoms * d, m_scale, ws.g.data());
-  }
-  for (int e = 0; e < nnets; ++e) {
-    const MlpBlock<S>& blk = ws.blocks[e];
-    if (blk.n == 0) continue;
-    const MlpNet<S> net = net_view(e);
-    const int64_t c0 = ws.seg_start[e];
-    mlp_tangent_cpu(net, blk, d, m_std_s.data(), ws.g.data() + c0 * d);
-    mlp_reverse_cpu(net, blk, ws.eps_col.data() + c0, wk.grad.data() + npn * e);
-  }
+  for (int e = 0; e < nnets; ++e)
+    if (ws.blocks[e].n > 0)
+      adjoint_block(ws, e, ws.blocks[e], ws.seg_start[e], wk.grad.data() + npn * e);
 }
 
 template <class S>
@@ -390,8 +412,7 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
   using namespace cpu;
   const Dataset& data = *m_data;
   Workspace<S>& ws = m_workers[0].ws;
-  const int T = m_team.size(), d = m_layout.ndesc;
-  const int onehot = m_layout.option == 3 ? m_layout.nelements : 0;
+  const int T = m_team.size();
   ws.plan(data, m_layout, configs, n);
   const int64_t natoms = ws.atom_base[n];
   m_part_col.resize(size_t(T + 1));
@@ -410,52 +431,18 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
   m_part_col[size_t(T)] = natoms;
   for (auto& c : m_unit_next) c.store(0);
   for (auto& c : m_unit_done) c.store(0);
-  const MlpNet<S> net = net_view(0);
 
   auto unit = [&](int phase, int t) {
     const int64_t c0 = m_part_col[size_t(t)], nc = m_part_col[size_t(t + 1)] - c0;
     if (phase == 0) {
-      if (nc == 0) return;
-      const MlpBlock<S> blk = ws.view(m_layout, c0, nc);
-      standardize_cpu(nc, ws.atoms.data() + c0, data.descriptors.data(), d, m_mean.data(),
-                      m_std.data(), data.atom_type.data(), onehot, blk.hh[0]);
-      mlp_forward_cpu(net, blk);
-      mlp_beta_cpu(net, blk, d, m_std_s.data(), ws.beta.data() + c0 * d);
-      if (m_scale != S(1)) {
-        scale_cpu(nc, m_scale, ws.atom_energy.data() + c0);
-        scale_cpu(nc * d, m_scale, ws.beta.data() + c0 * d);
-      }
+      if (nc > 0) primal_block(ws, 0, ws.view(m_layout, c0, nc), c0);
     } else if (phase == 1) {
       const int m0 = m_part_conf[size_t(t)], mc = m_part_conf[size_t(t + 1)] - m0;
-      if (mc == 0) return;
-      const int64_t* cf = ws.configs + m0;
-      const int64_t* base = ws.atom_base.data() + m0;
-      config_energy_cpu(mc, base, nullptr, ws.atom_energy.data(), ws.energy.data() + m0);
-      if (grad)
-        force_contract_transpose_cpu(mc, cf, data.row_offset.data(), data.atom_offset.data(),
-                                     data.forces.data(), data.fweight.data(), base, nullptr,
-                                     data.row_i.data(), data.row_k.data(), dgrad, d,
-                                     ws.beta.data(), m_inv_m, ws.forces.data(), ws.phi.data(),
-                                     ws.g.data());
-      else
-        force_contract_cpu(mc, cf, data.row_offset.data(), base, nullptr, data.row_i.data(),
-                           data.row_k.data(), dgrad, d, ws.beta.data(), ws.forces.data());
-      m_part_loss[size_t(t)] =
-          loss_cpu(mc, cf, data.atom_offset.data(), data.energy.data(), data.forces.data(),
-                   data.eweight.data(), data.fweight.data(), base, nullptr,
-                   ws.energy.data() + m0, ws.forces.data(), m_inv_m, ws.eps.data() + m0,
-                   ws.phi.data(), grad ? ws.eps_col.data() : nullptr);
+      if (mc > 0) m_part_loss[size_t(t)] = rows_and_loss(ws, m0, mc, grad, dgrad);
     } else {
       S* g = m_workers[size_t(t)].grad.data();
       std::fill(g, g + m_layout.nparams(), S(0));
-      if (nc == 0) return;
-      const MlpBlock<S> blk = ws.view(m_layout, c0, nc);
-      if (m_scale != S(1)) {
-        scale_cpu(nc, m_scale, ws.eps_col.data() + c0);
-        scale_cpu(nc * d, m_scale, ws.g.data() + c0 * d);
-      }
-      mlp_tangent_cpu(net, blk, d, m_std_s.data(), ws.g.data() + c0 * d);
-      mlp_reverse_cpu(net, blk, ws.eps_col.data() + c0, g);
+      if (nc > 0) adjoint_block(ws, 0, ws.view(m_layout, c0, nc), c0, g);
     }
   };
   const int nphases = grad ? 3 : 2;

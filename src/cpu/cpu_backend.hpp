@@ -66,6 +66,12 @@ class CpuBackend final : public Backend {
   template <class Dg>
   double run_split(const int64_t* configs, int n, bool grad, const Dg* dgrad);
   cpu::MlpNet<S> net_view(int net) const;
+  void primal_block(cpu::Workspace<S>& ws, int net, const cpu::MlpBlock<S>& blk,
+                    int64_t c0) const;
+  template <class Dg>
+  double rows_and_loss(cpu::Workspace<S>& ws, int m0, int mc, bool grad, const Dg* dgrad) const;
+  void adjoint_block(cpu::Workspace<S>& ws, int net, const cpu::MlpBlock<S>& blk, int64_t c0,
+                     S* grad) const;
   void check_ready(const char* what, bool need_model) const;
   void check_batch(const int64_t* configs, int n, const char* what) const;
   std::string describe_nonfinite(double loss) const;

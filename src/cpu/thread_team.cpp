@@ -7,13 +7,6 @@
 
 #include <chrono>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define FITNN_PAUSE() _mm_pause()
-#else
-#define FITNN_PAUSE() std::this_thread::yield()
-#endif
-
 namespace fitnn {
 namespace cpu {
 
@@ -68,7 +61,7 @@ void ThreadTeam::run_job(JobFn fn, void* ctx) {
   const auto start = std::chrono::steady_clock::now();
   for (int spins = 1; m_active.load() > 0; ++spins) {
     if (spins % 64 != 0 || std::chrono::steady_clock::now() - start < kSpinJoin)
-      FITNN_PAUSE();
+      cpu_relax();
     else
       std::this_thread::yield();
   }

@@ -17,6 +17,15 @@
 namespace fitnn {
 namespace cpu {
 
+// One step of a spin wait: the x86 pause instruction, elsewhere a yield.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 class ThreadTeam {
  public:
   explicit ThreadTeam(int nthreads);  // nthreads >= 1; 1 = no helper threads
