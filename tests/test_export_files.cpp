@@ -134,7 +134,7 @@ double nn_energy(const NnFile& f, int e, const double* B, std::vector<double>& b
 
 void check_fold(const nlohmann::json& gold, int option, Activation a, const char* label) {
   const Dataset data = golden_data(gold);
-  const Model m = random_export_model(data, option, a, {9, 5}, 100 + option);
+  const Model m = random_model(data, option, a, {9, 5}, 100 + option);
   const Config config = golden_config(gold, "p", a, option);
   const NnFile f = read_nn(mliap_model_text(fold_for_lammps(m, config.bispectrum.types)));
   EXPECT_EQ(f.nelements, data.ntypes);
@@ -186,7 +186,7 @@ TEST(ExportFiles, FoldedModelEqualsFitnn) {
 
 TEST(ExportFiles, WideLayersStayWithinLammpsLineLimits) {
   const Dataset data = golden_data(ta_golden());
-  const Model m = random_export_model(data, 1, Activation::tanh, {64, 33}, 5);
+  const Model m = random_model(data, 1, Activation::tanh, {64, 33}, 5);
   const NnFile f = read_nn(mliap_model_text(fold_for_lammps(m, {"Ta"})));
   EXPECT_LE(f.max_values_per_line, 30);
   EXPECT_LT(f.max_line_length, 1024u);
@@ -197,7 +197,7 @@ TEST(ExportFiles, SoftplusIsSkippedWithANote) {
   TempDir dir;
   const auto& gold = ta_golden();
   const Dataset data = golden_data(gold);
-  const Model m = random_export_model(data, 1, Activation::softplus, {8}, 1);
+  const Model m = random_model(data, 1, Activation::softplus, {8}, 1);
   const Config config = golden_config(gold, "pot", Activation::softplus, 1);
   EXPECT_THROW(fold_for_lammps(m, {"Ta"}), InputError);
   std::vector<std::string> written;
@@ -289,7 +289,7 @@ TEST(ExportFiles, PlannedExportsAreWhatIsWritten) {
   TempDir dir;
   const auto& gold = wbe_golden();
   const Dataset data = golden_data(gold);
-  const Model m = random_export_model(data, 2, Activation::tanh, {4}, 3);
+  const Model m = random_model(data, 2, Activation::tanh, {4}, 3);
   Config config = golden_config(gold, "sub/pot", Activation::tanh, 2);
   const auto planned = planned_exports(config, dir.path);
   ASSERT_EQ(planned.size(), torchscript_available() ? 4u : 3u);
@@ -311,7 +311,7 @@ TEST(ExportFiles, ModelAndSettingsMustAgree) {
   TempDir dir;
   const auto& gold = wbe_golden();
   const Dataset data = golden_data(gold);
-  Model m = random_export_model(data, 2, Activation::tanh, {4}, 3);
+  Model m = random_model(data, 2, Activation::tanh, {4}, 3);
   Config config = golden_config(gold, "pot", Activation::tanh, 2);
   config.bispectrum.twojmax = 8;  // 55 descriptors, the model reads 30
   EXPECT_THROW(export_lammps(config, m, dir.path), InputError);
@@ -325,9 +325,9 @@ TEST(ExportFiles, FromCheckpointUsesTheBestParameters) {
   TempDir dir;
   const auto& gold = wbe_golden();
   const Dataset data = golden_data(gold);
-  const Model best = random_export_model(data, 3, Activation::tanh, {6}, 8);
+  const Model best = random_model(data, 3, Activation::tanh, {6}, 8);
   TrainState s;
-  s.model = random_export_model(data, 3, Activation::tanh, {6}, 9);  // the latest, not the best
+  s.model = random_model(data, 3, Activation::tanh, {6}, 9);  // the latest, not the best
   s.elements = {"W", "Be"};
   const size_t np = s.model.params.size();
   s.adam.m.assign(np, 0.0);

@@ -77,7 +77,7 @@ TEST(ExportLammps, TaTanhOptions123) {
   require_lammps();
   const FitnnCase fc = fitnn_case(ta_golden(), "pot", Activation::tanh, 1);
   for (int option : {1, 2, 3}) {
-    const Model m = random_export_model(fc.data, option, Activation::tanh, {16, 8}, 11 + option);
+    const Model m = random_model(fc.data, option, Activation::tanh, {16, 8}, 11 + option);
     compare_case(fc, m, "Ta tanh option " + std::to_string(option));
   }
 }
@@ -86,7 +86,7 @@ TEST(ExportLammps, WBeTanhOptions123) {
   require_lammps();
   const FitnnCase fc = fitnn_case(wbe_golden(), "pot", Activation::tanh, 1);
   for (int option : {1, 2, 3}) {
-    const Model m = random_export_model(fc.data, option, Activation::tanh, {16, 8}, 21 + option);
+    const Model m = random_model(fc.data, option, Activation::tanh, {16, 8}, 21 + option);
     compare_case(fc, m, "WBe tanh option " + std::to_string(option));
   }
 }
@@ -108,11 +108,11 @@ TEST(ExportLammps, InputLayerAndOutputScaleFolded) {
 TEST(ExportLammps, WBeOtherActivations) {
   require_lammps();
   const FitnnCase fc = fitnn_case(wbe_golden(), "pot", Activation::tanh, 1);
-  compare_case(fc, random_export_model(fc.data, 2, Activation::sigmoid, {12}, 31),
+  compare_case(fc, random_model(fc.data, 2, Activation::sigmoid, {12}, 31),
                "WBe sigmoid option 2");
-  compare_case(fc, random_export_model(fc.data, 3, Activation::relu, {12, 6}, 32),
+  compare_case(fc, random_model(fc.data, 3, Activation::relu, {12, 6}, 32),
                "WBe relu option 3");
-  compare_case(fc, random_export_model(fc.data, 1, Activation::linear, {5}, 33),
+  compare_case(fc, random_model(fc.data, 1, Activation::linear, {5}, 33),
                "WBe linear option 1");
 }
 
@@ -120,7 +120,7 @@ TEST(ExportLammps, MultiElementNetsAreNotSwapped) {
   // Per-element nets that differ strongly: swapping W and Be would change every number.
   require_lammps();
   const FitnnCase fc = fitnn_case(wbe_golden(), "pot", Activation::tanh, 2);
-  Model m = random_export_model(fc.data, 2, Activation::tanh, {8}, 41);
+  Model m = random_model(fc.data, 2, Activation::tanh, {8}, 41);
   const int64_t per_net = m.layout.nparams_per_net();
   for (int64_t k = per_net; k < 2 * per_net; ++k) m.params[size_t(k)] *= -3.0;
   const auto want = fitnn_totals(fc.data, m);
@@ -141,16 +141,16 @@ TEST(ExportLammps, MoreTrainingConfigurations) {
                                    "data/Ta/Surface/100_surface_relax.json",
                                    "data/Ta/GSF_112/GSF_112_nonrelax_0.0.json",
                                    "data/Ta/Displaced_A15/A15_1.json"});
-  compare_case(ta, random_export_model(ta.data, 1, Activation::tanh, {16, 8}, 51),
+  compare_case(ta, random_model(ta.data, 1, Activation::tanh, {16, 8}, 51),
                "Ta groups tanh opt 1");
   const FitnnCase wbe = fitnn_case(wbe_golden(), "pot", Activation::tanh, 2,
                                    {"data/WBe/WSurface_BeAdhesion/W001.BeBridge-1A_10.json",
                                     "data/WBe/DFT_MD_1000K/WBeL12_MD300K_14.json",
                                     "data/WBe/gamma_surface/2661_gamma_surface.json",
                                     "data/WBe/Liquids/Be_Liq1_10.json"});
-  compare_case(wbe, random_export_model(wbe.data, 2, Activation::tanh, {16, 8}, 52),
+  compare_case(wbe, random_model(wbe.data, 2, Activation::tanh, {16, 8}, 52),
                "WBe groups tanh opt 2");
-  compare_case(wbe, random_export_model(wbe.data, 3, Activation::tanh, {16, 8}, 53),
+  compare_case(wbe, random_model(wbe.data, 3, Activation::tanh, {16, 8}, 53),
                "WBe groups tanh opt 3");
 }
 

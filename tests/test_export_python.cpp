@@ -78,7 +78,7 @@ void write_case(const std::string& dir, const Case& c, const std::vector<std::st
 void write_mod_case(const std::string& dir) {
   const auto& gold = wbe_golden();
   const Dataset data = golden_data(gold);
-  const Model m = random_export_model(data, 2, Activation::tanh, {6}, 77);
+  const Model m = random_model(data, 2, Activation::tanh, {6}, 77);
   const Config config = golden_config(gold, "pot", Activation::tanh, 2);
   fs::create_directories(dir);
   export_lammps(config, m, dir);
@@ -115,9 +115,9 @@ TEST(ExportPython, ConverterRoundTrips) {
     golden_dataset(wbe_golden(), wbe.data, wbe.model);
     cases.push_back(std::move(wbe));
     const Dataset wd = golden_data(wbe_golden()), td = golden_data(ta_golden());
-    cases.push_back({"wbe_tanh_3", wd, random_export_model(wd, 3, Activation::tanh, {10, 6}, 3)});
-    cases.push_back({"wbe_sigmoid_1", wd, random_export_model(wd, 1, Activation::sigmoid, {7}, 4)});
-    cases.push_back({"ta_relu_2", td, random_export_model(td, 2, Activation::relu, {9, 4}, 5)});
+    cases.push_back({"wbe_tanh_3", wd, random_model(wd, 3, Activation::tanh, {10, 6}, 3)});
+    cases.push_back({"wbe_sigmoid_1", wd, random_model(wd, 1, Activation::sigmoid, {7}, 4)});
+    cases.push_back({"ta_relu_2", td, random_model(td, 2, Activation::relu, {9, 4}, 5)});
   }
   for (const Case& c : cases)
     write_case(dir.path, c, c.data.ntypes == 1 ? std::vector<std::string>{"Ta"}

@@ -89,22 +89,6 @@ inline fitnn::Config golden_config(const nlohmann::json& gold, const std::string
   return c;
 }
 
-// A model with PyTorch-like random weights and the standardization of `data`'s atoms.
-inline fitnn::Model random_export_model(const fitnn::Dataset& data, int option,
-                                        fitnn::Activation act, std::vector<int> hidden,
-                                        uint64_t seed) {
-  fitnn::TrainSettings t;
-  t.hidden_sizes = std::move(hidden);
-  t.multi_element_option = option;
-  t.activation = act;
-  fitnn::Model m;
-  m.layout = fitnn::ModelLayout::from_settings(data.ndesc, data.ntypes, t);
-  m.initialize(seed);
-  fitnn::compute_standardization(data.descriptors.data(), data.natoms(), data.ndesc, {}, m.mean,
-                                 m.std);
-  return m;
-}
-
 // The golden configurations as a Dataset (the golden softplus model is discarded).
 inline fitnn::Dataset golden_data(const nlohmann::json& gold) {
   fitnn::Dataset data;

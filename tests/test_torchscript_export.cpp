@@ -93,7 +93,7 @@ TEST(TorchScriptExportFiles, NotAvailableWithoutLibTorch) {
   const Config config = golden_config(wbe_golden(), "pot", Activation::tanh, 2);
   for (const auto& f : planned_exports(config, dir.path))
     EXPECT_EQ(f.find(".torchscript.pt"), std::string::npos) << f;
-  EXPECT_THROW(export_torchscript(config, random_export_model(data, 2, Activation::tanh, {4}, 1),
+  EXPECT_THROW(export_torchscript(config, random_model(data, 2, Activation::tanh, {4}, 1),
                                   dir.path),
                OutputError);
   EXPECT_TRUE(list_dir(dir.path).empty());
@@ -109,7 +109,7 @@ TEST(TorchScriptExportFiles, PathPlanAndChecks) {
   const auto planned = planned_exports(config, dir.path);
   ASSERT_FALSE(planned.empty());
   EXPECT_EQ(planned.back(), dir / "sub/pot.torchscript.pt");
-  const Model m = random_export_model(data, 3, Activation::softplus, {5}, 2);
+  const Model m = random_model(data, 3, Activation::softplus, {5}, 2);
   EXPECT_EQ(export_torchscript(config, m, dir.path), planned.back());
   EXPECT_EQ(list_dir(dir / "sub"), std::vector<std::string>{"pot.torchscript.pt"});
 
@@ -146,7 +146,7 @@ TEST(TorchScriptExportFiles, PythonLoadsAndMatchesFitnn) {
     c.label = std::string(activation_name(act)) + " option " + std::to_string(option);
     c.dir = dir / ("case" + std::to_string(cases.size()));
     c.config = golden_config(wbe_golden(), c.dir + "/model", act, option);
-    c.model = random_export_model(wbe, option, act, {10, 6}, 30 + option);
+    c.model = random_model(wbe, option, act, {10, 6}, 30 + option);
     // An absolute prefix: output_dir is ignored, the file is <prefix>.torchscript.pt.
     fs::create_directories(c.dir);
     ASSERT_EQ(export_torchscript(c.config, c.model, "/nonexistent"), c.dir + "/model.torchscript.pt");

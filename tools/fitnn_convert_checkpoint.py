@@ -138,29 +138,23 @@ def _read_sections(path: str) -> dict:
     return sections
 
 
-def _fold_plain(widths, params, nnets, input_layer, scale):
-    """FitNN's plain form (model_plain.cpp): the trainable input layer folded into the next
-    layer (W2 W1, W2 b1 + b2) and the output scale into the last (s W_L, s b_L)."""
-    L = len(widths) - 1
-    out_widths = [widths[0]] + widths[2:] if input_layer else list(widths)
-    out = []
-    npn = sum(widths[l] * widths[l - 1] + widths[l] for l in range(1, L + 1))
-    for net in range(nnets):
-        layers, off = [], net * npn
-        for l in range(1, L + 1):
-            o, i = widths[l], widths[l - 1]
-            W = params[off:off + o * i].reshape(o, i)
-            off += o * i
-            layers.append((W, params[off:off + o]))
-            off += o
+def _fold_plain(m: "FitnnModel", input_layer: bool, scale: float) -> "FitnnModel":
+    """FitNN's plain form (model_plain.cpp) of a model read with its trained layout: the
+    trainable input layer folded into the next layer (W2 W1, W2 b1 + b2) and the output scale
+    into the last (s W_L, s b_L)."""
+    flat = []
+    for net in range(m.nnets):
+        layers = m.layers(net)
         if input_layer:
             (W1, b1), (W2, b2) = layers[0], layers[1]
             layers = [(W2 @ W1, W2 @ b1 + b2)] + layers[2:]
         WL, bL = layers[-1]
         layers[-1] = (scale * WL, scale * bL)
         for W, b in layers:
-            out += [W.reshape(-1), b]
-    return out_widths, np.concatenate(out)
+            flat += [W.reshape(-1), b]
+    m.widths = [m.widths[0]] + m.widths[2:] if input_layer else m.widths
+    m.params = np.concatenate(flat)
+    return m
 
 
 def read_checkpoint(path: str, use_best: bool = True) -> FitnnModel:
@@ -168,23 +162,20 @@ def read_checkpoint(path: str, use_best: bool = True) -> FitnnModel:
     ones; a trainable input layer and an output scale are folded in."""
     s = _read_sections(path)
     try:
-        widths = [int(w) for w in s["layout.widths"]]
-        params = s["best.params"] if use_best else s["model.params"]
         input_layer = int(s["layout.input_layer"][0]) == 1 if "layout.input_layer" in s else False
         scale = float(s["model.output_scale"][0]) if "model.output_scale" in s else 1.0
-        option, nelements = int(s["layout.option"][0]), int(s["layout.nelements"][0])
-        if input_layer or scale != 1.0:
-            if not (np.isfinite(scale) and scale > 0) or (input_layer and len(widths) < 3):
-                raise ConvertError(f"checkpoint '{path}': invalid input layer or output scale")
-            widths, params = _fold_plain(widths, params, nelements if option == 2 else 1,
-                                         input_layer, scale)
         m = FitnnModel(
-            ndesc=int(s["layout.ndesc"][0]), nelements=nelements,
-            option=option, widths=widths,
+            ndesc=int(s["layout.ndesc"][0]), nelements=int(s["layout.nelements"][0]),
+            option=int(s["layout.option"][0]), widths=[int(w) for w in s["layout.widths"]],
             activation=s["layout.activation"],
             elements=[e for e in s["elements"].split("\n") if e],
             mean=s["model.mean"], std=s["model.std"],
-            params=params)
+            params=s["best.params"] if use_best else s["model.params"])
+        if input_layer or scale != 1.0:
+            if (not (np.isfinite(scale) and scale > 0) or (input_layer and len(m.widths) < 3)
+                    or m.params.size != m.nnets * m.nparams_per_net()):
+                raise ConvertError(f"checkpoint '{path}': invalid input layer or output scale")
+            m = _fold_plain(m, input_layer, scale)
     except KeyError as e:
         raise ConvertError(f"checkpoint '{path}' misses section {e}") from e
     m.validate()

@@ -130,7 +130,7 @@ TEST(TorchScriptExport, OptionsAndActivationsMatchFitnn) {
   for (Activation act : {Activation::softplus, Activation::tanh})
     for (int option : {1, 2, 3}) {
       const Config config = golden_config(wbe_golden(), "wbe_pot", act, option);
-      const Model m = random_export_model(wbe, option, act, {12, 7}, 10 + option);
+      const Model m = random_model(wbe, option, act, {12, 7}, 10 + option);
       check_case(std::string("WBe ") + activation_name(act) + " option " +
                      std::to_string(option),
                  config, wbe, m);
@@ -176,7 +176,7 @@ TEST(TorchScriptExport, ForwardRejectsBadArguments) {
   const Dataset wbe = golden_data(wbe_golden());
   const Config config = golden_config(wbe_golden(), "p", Activation::tanh, 2);
   const std::string path =
-      export_torchscript(config, random_export_model(wbe, 2, Activation::tanh, {4}, 1), dir.path);
+      export_torchscript(config, random_model(wbe, 2, Activation::tanh, {4}, 1), dir.path);
   torch::jit::script::Module mod = torch::jit::load(path);
   const int64_t nd = wbe.ndesc;
   auto x = torch::zeros({3, nd}, torch::kFloat64);
@@ -198,9 +198,9 @@ TEST(TorchScriptExport, FromCheckpointUsesTheBestParameters) {
   if (skip()) GTEST_SKIP() << "FitNN built without LibTorch (FITNN_TORCH)";
   TempDir dir;
   const Dataset data = golden_data(wbe_golden());
-  const Model best = random_export_model(data, 2, Activation::softplus, {6}, 8);
+  const Model best = random_model(data, 2, Activation::softplus, {6}, 8);
   TrainState s;
-  s.model = random_export_model(data, 2, Activation::softplus, {6}, 9);  // the latest
+  s.model = random_model(data, 2, Activation::softplus, {6}, 9);  // the latest
   s.elements = {"W", "Be"};
   s.adam.m.assign(s.model.params.size(), 0.0);
   s.adam.v = s.adam.m;
