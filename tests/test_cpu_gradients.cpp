@@ -204,31 +204,37 @@ TEST(CpuBackendRows, Dgrad32MatchesRoundedDgrad64) {
   for (size_t i = 0; i < ga.size(); ++i) EXPECT_NEAR(ga[i], gb[i], 1e-13 * gmax) << i;
 }
 
-// Small batches of one net are split between the threads by atoms (run_split): a batch of
-// one large and three small configurations, every option-1/3 case against the naive
-// reference with 2 and 3 threads, and the same bits on every repeat.
+// Small batches of one net are split between the threads by atoms and by rows (run_split):
+// a batch of one large and three small configurations and a batch of the large one alone
+// (every row cut falls inside it), options 1 and 3 against the naive reference with 2, 3
+// and 5 threads, and the same bits on every repeat.
 TEST(CpuBackendBatches, AtomSplitBatchesMatchTheReference) {
   const Dataset data = random_dataset(21, 12, 6, 2, 40);
-  for (int option : {1, 3}) {
-    const Model model = random_model(data, option, Activation::softplus, {9, 5}, 5 + option,
-                                     option == 3);
-    std::vector<int64_t> batch = {0, 1, 2, 3};
-    std::sort(batch.begin(), batch.end(),
-              [&](int64_t a, int64_t b) { return data.natoms_of(a) > data.natoms_of(b); });
-    const NaiveResult ref = naive_batch(data, plain_model(model), batch);
-    for (int threads : {2, 3}) {
-      CpuBackend<double> be(threads);
-      be.upload(data, model.layout);
-      be.set_model(model);
-      std::vector<double> grad, again;
-      const double loss = be.loss_gradient(batch.data(), 4, grad).loss;
-      EXPECT_NEAR(loss, ref.loss, 1e-12 * ref.loss) << threads;
-      const double eval = be.evaluate(batch.data(), 4, nullptr).loss;
-      EXPECT_NEAR(eval, ref.loss, 1e-12 * ref.loss) << threads;
-      if (option == 1) EXPECT_LE(rel_error(grad, ref.grad, 1e-6), 1e-11) << threads;
-      for (int rep = 0; rep < 5; ++rep) {
-        const double l2 = be.loss_gradient(batch.data(), 4, again).loss;
-        EXPECT_TRUE(grad == again && l2 == loss) << threads << " threads: not reproducible";
+  std::vector<int64_t> four = {0, 1, 2, 3};
+  std::sort(four.begin(), four.end(),
+            [&](int64_t a, int64_t b) { return data.natoms_of(a) > data.natoms_of(b); });
+  ASSERT_GE(data.natoms_of(four[0]), 20);
+  for (const std::vector<int64_t>& batch : {four, std::vector<int64_t>{four[0]}}) {
+    const int n = int(batch.size());
+    for (int option : {1, 3}) {
+      const Model model = random_model(data, option, Activation::softplus, {9, 5}, 5 + option,
+                                       option == 3);
+      const NaiveResult ref = naive_batch(data, plain_model(model), batch);
+      for (int threads : {2, 3, 5}) {
+        CpuBackend<double> be(threads);
+        be.upload(data, model.layout);
+        be.set_model(model);
+        std::vector<double> grad, again;
+        const double loss = be.loss_gradient(batch.data(), n, grad).loss;
+        EXPECT_NEAR(loss, ref.loss, 1e-12 * ref.loss) << threads << " threads, n " << n;
+        const double eval = be.evaluate(batch.data(), n, nullptr).loss;
+        EXPECT_NEAR(eval, ref.loss, 1e-12 * ref.loss) << threads << " threads, n " << n;
+        if (option == 1)
+          EXPECT_LE(rel_error(grad, ref.grad, 1e-6), 1e-11) << threads << " threads, n " << n;
+        for (int rep = 0; rep < 5; ++rep) {
+          const double l2 = be.loss_gradient(batch.data(), n, again).loss;
+          EXPECT_TRUE(grad == again && l2 == loss) << threads << " threads: not reproducible";
+        }
       }
     }
   }

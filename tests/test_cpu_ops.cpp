@@ -169,7 +169,11 @@ TEST(CpuOps, MlpPassesMatchPerAtomReference) {
     for (int e = 0; e < lay.nnets(); ++e) {
       const MlpBlock<double>& blk = ws.blocks[e];
       MlpNet<double> net;
+      std::vector<double> params_t(model.params.size());
+      transpose_weights_cpu(lay.widths.data(), L, lay.nnets(), 0, lay.nparams(),
+                            model.params.data(), params_t.data());
       net.params = model.params.data() + lay.nparams_per_net() * e;
+      net.params_t = params_t.data() + lay.nparams_per_net() * e;
       net.widths = lay.widths.data();
       net.nlayers = L;
       net.act = lay.activation;

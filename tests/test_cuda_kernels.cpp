@@ -86,7 +86,7 @@ struct BlockPair {
 template <class S>
 struct NetPair {
   std::vector<int> widths;
-  std::vector<S> params;
+  std::vector<S> params, params_t;
   DeviceArray<S> dparams;
   cpu::MlpNet<S> hn;
   cuda::MlpNet<S> dn;
@@ -96,7 +96,11 @@ struct NetPair {
     hn.act = dn.act = act;
     params = random_vector<S>(gen, static_cast<size_t>(dn.nparams()), -0.6, 0.6);
     dparams.upload(params);
+    params_t.resize(params.size());
+    cpu::transpose_weights_cpu(widths.data(), hn.nlayers, 1, 0, int64_t(params.size()),
+                               params.data(), params_t.data());
     hn.params = params.data();
+    hn.params_t = params_t.data();
     dn.params = dparams.data();
   }
 };

@@ -3,7 +3,6 @@
 #include "cpu/cpu_backend.hpp"
 #include "cpu/upload_checks.hpp"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -44,6 +43,7 @@ void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
   m_have_model = false;
   const int64_t np = layout.nparams();
   m_params.assign(size_t(np), S(0));
+  m_params_t.assign(size_t(np), S(0));
   m_adam_m.assign(size_t(np), S(0));
   m_adam_v.assign(size_t(np), S(0));
   m_adam_step = 0;
@@ -67,6 +67,7 @@ void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
     wk.ws.allocate(layout, m_capacity, m_capacity);
     wk.grad.assign(size_t(np), S(0));
   }
+  m_part_g.assign(size_t(m_team.size()), cpu::AlignedVector<S>(size_t(d * m_capacity), S(0)));
   m_batch_atom.assign(size_t(nconf + 1), 0);
   m_cost.assign(size_t(nconf), 0.0);
   m_order.assign(size_t(nconf), 0);
@@ -107,6 +108,8 @@ void CpuBackend<S>::set_model(const Model& model) {
       throw InputError("cpu backend: standardization entry " + std::to_string(k) +
                        " is not finite or has std <= 0");
   std::copy(model.params.begin(), model.params.end(), m_params.begin());
+  cpu::transpose_weights_cpu(m_layout.widths.data(), m_layout.nlayers(), m_layout.nnets(), 0,
+                             m_layout.nparams(), m_params.data(), m_params_t.data());
   m_mean = model.mean;
   m_std = model.std;
   for (int k = 0; k < d; ++k) m_std_s[k] = S(m_std[k]);
@@ -170,6 +173,7 @@ template <class S>
 cpu::MlpNet<S> CpuBackend<S>::net_view(int net) const {
   cpu::MlpNet<S> v;
   v.params = m_params.data() + m_layout.nparams_per_net() * net;
+  v.params_t = m_params_t.data() + m_layout.nparams_per_net() * net;
   v.widths = m_layout.widths.data();
   v.nlayers = m_layout.nlayers();
   v.act = m_layout.activation;
@@ -379,14 +383,88 @@ BatchStats CpuBackend<S>::run(const int64_t* configs, int n, Mode mode, Predicti
   for (const auto& wk : m_workers) stats.loss += wk.loss;
   if (mode == Mode::gradient) {
     // The total gradient is summed into worker 0's, in worker order (deterministic).
-    auto& total = m_workers[0].grad;
-    for (size_t w = 1; w < m_workers.size(); ++w) {
-      if (m_workers[w].items.empty()) continue;
-      const S* src = m_workers[w].grad.data();
-      for (size_t i = 0; i < total.size(); ++i) total[i] += src[i];
-    }
+    set_update_sources(false);
+    reduce_and_update(stats.loss);
   }
   return stats;
+}
+
+// Runs phases [first, first + nphases) of a job: in each, units t = 0..T-1 are claimed by
+// whichever thread is free, and every thread waits for all units of the phase before the next
+// (a thread that never joins only means the other does it all; results do not depend on which
+// thread ran a unit).
+template <class S>
+template <class Unit>
+void CpuBackend<S>::run_phases(int first, int nphases, const Unit& unit) {
+  const int T = m_team.size();
+  for (int p = first; p < first + nphases; ++p) {
+    m_unit_next[p].store(0);
+    m_unit_done[p].store(0);
+  }
+  auto job = [&](int) {
+    for (int p = first; p < first + nphases; ++p) {
+      for (int t; (t = m_unit_next[p].fetch_add(1)) < T;) {
+        unit(p, t);
+        m_unit_done[p].fetch_add(1, std::memory_order_release);
+      }
+      while (m_unit_done[p].load(std::memory_order_acquire) < T) cpu::cpu_relax();
+    }
+  };
+  m_team.run(job);
+}
+
+// The gradients to add to worker 0's: the other workers' (that had configurations), or with
+// `split` the other parts' (run_split's part t accumulates into worker t's gradient).
+template <class S>
+void CpuBackend<S>::set_update_sources(bool split) {
+  m_grad_src.clear();
+  for (size_t w = 1; w < m_workers.size(); ++w)
+    if (split || !m_workers[w].items.empty()) m_grad_src.push_back(m_workers[w].grad.data());
+  m_range_finite.assign(size_t(m_team.size()), 1);
+  m_stepped = false;
+}
+
+// Unit t of parameter range t (of T, cut at multiples of 8 parameters). Phase 3: worker 0's
+// gradient += the sources' (in source order), then whether the range is finite. Phase 4: when
+// a step was asked for and the loss and every range are finite, Adam on the range. Phase 5:
+// the same range of the transposed weights (after all of Adam: it reads across ranges).
+template <class S>
+void CpuBackend<S>::update_unit(int phase, int t, double loss) {
+  const int T = m_team.size();
+  const int64_t np = m_layout.nparams(), blocks = (np + 7) / 8;
+  const int64_t p0 = std::min(np, blocks * t / T * 8), p1 = std::min(np, blocks * (t + 1) / T * 8);
+  S* total = m_workers[0].grad.data();
+  if (phase == 3) {
+    for (const S* src : m_grad_src)
+      for (int64_t i = p0; i < p1; ++i) total[i] += src[i];
+    // x - x is 0 for a finite x, NaN for Inf and NaN; eight lanes so that it vectorizes.
+    S probe[8] = {};
+    int64_t i = p0;
+    for (; i + 8 <= p1; i += 8)
+      for (int j = 0; j < 8; ++j) probe[j] += total[i + j] - total[i + j];
+    for (; i < p1; ++i) probe[0] += total[i] - total[i];
+    bool finite = true;
+    for (int j = 0; j < 8; ++j) finite = finite && probe[j] == S(0);
+    m_range_finite[size_t(t)] = finite;
+    return;
+  }
+  if (!m_step || !std::isfinite(loss)) return;
+  for (int u = 0; u < T; ++u)
+    if (!m_range_finite[size_t(u)]) return;
+  if (phase == 4) {
+    cpu::adam_step_cpu(m_params.data() + p0, total + p0, m_adam_m.data() + p0,
+                       m_adam_v.data() + p0, p1 - p0, m_step_lr, m_beta1, m_beta2, m_eps,
+                       m_adam_step + 1);
+    if (t == 0) m_stepped = true;
+  } else {
+    cpu::transpose_weights_cpu(m_layout.widths.data(), m_layout.nlayers(), m_layout.nnets(),
+                               p0, p1, m_params.data(), m_params_t.data());
+  }
+}
+
+template <class S>
+void CpuBackend<S>::reduce_and_update(double loss) {
+  run_phases(3, 3, [&](int phase, int t) { update_unit(phase, t, loss); });
 }
 
 // A small batch of one net (options 1 and 3) is split between the threads by ATOMS rather
@@ -399,72 +477,152 @@ bool CpuBackend<S>::can_split(Mode mode, int n, int64_t natoms, const Prediction
          natoms <= m_capacity && n <= m_capacity && natoms >= 8 * int64_t(T);
 }
 
-// Three phases, each a set of units claimed by whichever thread is free, with a wait for all
-// units of a phase before the next (a thread that never joins only means the other does it
-// all; results do not depend on which thread ran a unit):
+// Three phases (run_phases), with the gradient three more (update_unit):
 //   0. part t of the atoms: standardize, forward, beta (and the output scale);
-//   1. part t of the configurations (split by work): energies, forces, loss, phi, g, eps;
-//   2. part t of the atoms: tangent and reverse into worker t's gradient.
+//   1. part t of the rows (plan_row_parts): forces, phi, the loss terms, eps, and the force
+//      adjoints into part t's buffer;
+//   2. part t of the atoms: g summed over the buffers, then tangent and reverse into worker
+//      t's gradient.
 // Worker 0's workspace holds the whole batch; the parts are disjoint column ranges of it.
 template <class S>
 template <class Dg>
 double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const Dg* dgrad) {
   using namespace cpu;
-  const Dataset& data = *m_data;
   Workspace<S>& ws = m_workers[0].ws;
   const int T = m_team.size();
-  ws.plan(data, m_layout, configs, n);
+  const int d = m_layout.ndesc;
+  ws.plan(*m_data, m_layout, configs, n);
   const int64_t natoms = ws.atom_base[n];
   m_part_col.resize(size_t(T + 1));
-  m_part_conf.resize(size_t(T + 1));
+  for (int t = 0; t <= T; ++t) m_part_col[size_t(t)] = natoms * t / T;
   m_part_loss.assign(size_t(T), 0.0);
-  double total = 0.0;
-  for (int m = 0; m < n; ++m) total += m_cost[size_t(m)];
-  m_part_conf[0] = 0;
-  double acc = 0.0;
-  int m = 0;
-  for (int t = 0; t < T; ++t) {
-    m_part_col[size_t(t)] = natoms * t / T;
-    while (m < n && acc + 0.5 * m_cost[size_t(m)] < total * (t + 1) / T) acc += m_cost[size_t(m++)];
-    m_part_conf[size_t(t + 1)] = t + 1 == T ? n : m;
-  }
-  m_part_col[size_t(T)] = natoms;
-  for (auto& c : m_unit_next) c.store(0);
-  for (auto& c : m_unit_done) c.store(0);
+  plan_row_parts(ws);
 
   auto unit = [&](int phase, int t) {
     const int64_t c0 = m_part_col[size_t(t)], nc = m_part_col[size_t(t + 1)] - c0;
     if (phase == 0) {
       if (nc > 0) primal_block(ws, 0, ws.view(m_layout, c0, nc), c0);
     } else if (phase == 1) {
-      const int m0 = m_part_conf[size_t(t)], mc = m_part_conf[size_t(t + 1)] - m0;
-      if (mc > 0) m_part_loss[size_t(t)] = rows_and_loss(ws, m0, mc, grad, dgrad);
-    } else {
+      m_part_loss[size_t(t)] = row_part_unit(ws, t, grad, dgrad);
+    } else if (phase == 2) {
       S* g = m_workers[size_t(t)].grad.data();
       std::fill(g, g + m_layout.nparams(), S(0));
-      if (nc > 0) adjoint_block(ws, 0, ws.view(m_layout, c0, nc), c0, g);
-    }
-  };
-  const int nphases = grad ? 3 : 2;
-  auto job = [&](int) {
-    for (int p = 0; p < nphases; ++p) {
-      for (int t; (t = m_unit_next[p].fetch_add(1)) < T;) {
-        unit(p, t);
-        m_unit_done[p].fetch_add(1, std::memory_order_release);
+      if (nc == 0) return;
+      // g of columns [c0, c0 + nc): the sum of the parts' buffers, in part order.
+      S* gs = ws.g.data();
+      std::fill(gs + c0 * d, gs + (c0 + nc) * d, S(0));
+      for (int u = 0; u < T; ++u) {
+        const int64_t lo = std::max(c0, m_part_lo[size_t(u)]);
+        const int64_t hi = std::min(c0 + nc, m_part_hi[size_t(u)]);
+        const S* src = m_part_g[size_t(u)].data();
+        for (int64_t i = lo * d; i < hi * d; ++i) gs[i] += src[i];
       }
-      while (m_unit_done[p].load(std::memory_order_acquire) < T) cpu_relax();
+      adjoint_block(ws, 0, ws.view(m_layout, c0, nc), c0, g);
+    } else {
+      // The loss is complete after phase 1; the same sum in every thread.
+      double loss = 0.0;
+      for (int u = 0; u < T; ++u) loss += m_part_loss[size_t(u)];
+      update_unit(phase, t, loss);
     }
   };
-  m_team.run(job);
+  // With the gradient: the parts' gradients summed in part order and the optimizer step,
+  // in the same job (phases 3 to 5).
+  if (grad) set_update_sources(true);
+  run_phases(0, grad ? 6 : 2, unit);
 
   double loss = 0.0;
   for (int t = 0; t < T; ++t) loss += m_part_loss[size_t(t)];
-  if (grad) {  // parts summed in part order (deterministic)
-    auto& sum = m_workers[0].grad;
-    for (int t = 1; t < T; ++t) {
-      const S* src = m_workers[size_t(t)].grad.data();
-      for (size_t i = 0; i < sum.size(); ++i) sum[i] += src[i];
+  return loss;
+}
+
+// Cuts the rows of the planned batch (configurations in order, each its dataset rows, sorted
+// by component k) into one part per thread of about equal rows. A cut falls on the start of a
+// run of rows of one k, so that every F_k is summed whole by one part; a configuration cut in
+// two gives each part the components of its runs (the first part from 0, the last up to
+// 3 N_m). A configuration without rows goes to the part at its position.
+template <class S>
+void CpuBackend<S>::plan_row_parts(const cpu::Workspace<S>& ws) {
+  const Dataset& data = *m_data;
+  const int T = m_team.size(), n = ws.nconf;
+  const int64_t* cf = ws.configs;
+  auto rows_of = [&](int m) { return data.row_offset[cf[m] + 1] - data.row_offset[cf[m]]; };
+  int64_t total = 0;
+  for (int m = 0; m < n; ++m) total += rows_of(m);
+  // Cut positions in the batch's row order, moved forward to the start of a run.
+  std::vector<int64_t>& cut = m_row_cut;
+  cut.assign(size_t(T + 1), total);
+  cut[0] = 0;
+  for (int t = 1; t < T; ++t) {
+    int64_t pos = std::max(cut[size_t(t - 1)], total * t / T), g0 = 0;
+    int m = 0;
+    while (m < n && g0 + rows_of(m) <= pos) g0 += rows_of(m++);
+    if (m < n) {
+      const int64_t r0 = data.row_offset[cf[m]], r1 = data.row_offset[cf[m] + 1];
+      int64_t r = r0 + (pos - g0);
+      while (r > r0 && r < r1 && data.row_k[r] == data.row_k[r - 1]) ++r;
+      pos = g0 + (r - r0);
     }
+    cut[size_t(t)] = pos;
+  }
+  m_slices.clear();
+  m_slice_begin.assign(size_t(T + 1), 0);
+  std::vector<int64_t>&lo = m_part_lo, &hi = m_part_hi;
+  lo.assign(size_t(T), 0);
+  hi.assign(size_t(T), 0);
+  for (int t = 0; t < T; ++t) {
+    m_slice_begin[size_t(t)] = int(m_slices.size());
+    int64_t g0 = 0;
+    for (int m = 0; m < n; g0 += rows_of(m++)) {
+      const int64_t g1 = g0 + rows_of(m);
+      const int64_t a = std::max(g0, cut[size_t(t)]), b = std::min(g1, cut[size_t(t + 1)]);
+      const bool empty_here = g0 == g1 && cut[size_t(t)] <= g0 &&
+                              (g0 < cut[size_t(t + 1)] || (t == T - 1 && g0 == total));
+      if (!(a < b) && !empty_here) continue;
+      const int64_t r0 = data.row_offset[cf[m]], r1 = data.row_offset[cf[m] + 1];
+      const int ncomp = int(3 * (ws.atom_base[m + 1] - ws.atom_base[m]));
+      RowSlice sl;
+      sl.m = m;
+      sl.r0 = empty_here ? r0 : r0 + (a - g0);
+      sl.r1 = empty_here ? r0 : r0 + (b - g0);
+      sl.first = sl.r0 == r0;
+      sl.k0 = sl.first ? 0 : data.row_k[sl.r0];
+      sl.k1 = sl.r1 == r1 ? ncomp : data.row_k[sl.r1];
+      if (m_slices.size() == size_t(m_slice_begin[size_t(t)])) lo[size_t(t)] = ws.atom_base[m];
+      hi[size_t(t)] = ws.atom_base[m + 1];
+      m_slices.push_back(sl);
+    }
+  }
+  m_slice_begin[size_t(T)] = int(m_slices.size());
+}
+
+// Phase 1 of run_split for part t: its slices' energies, forces, phi, eps and loss terms, and
+// (with the gradient) the force adjoints g into the part's buffer. Returns the loss terms.
+template <class S>
+template <class Dg>
+double CpuBackend<S>::row_part_unit(cpu::Workspace<S>& ws, int t, bool grad, const Dg* dgrad) {
+  using namespace cpu;
+  const Dataset& data = *m_data;
+  const int d = m_layout.ndesc;
+  const int32_t* cols = ws.cols();
+  S* g = nullptr;
+  if (grad) {
+    g = m_part_g[size_t(t)].data();
+    std::fill(g + m_part_lo[size_t(t)] * d, g + m_part_hi[size_t(t)] * d, S(0));
+  }
+  double loss = 0.0;
+  for (int i = m_slice_begin[size_t(t)]; i < m_slice_begin[size_t(t + 1)]; ++i) {
+    const RowSlice& sl = m_slices[size_t(i)];
+    if (sl.first)
+      config_energy_cpu(1, ws.atom_base.data() + sl.m, cols, ws.atom_energy.data(),
+                        ws.energy.data() + sl.m);
+    force_rows_part_cpu(sl.m, ws.configs, sl.r0, sl.r1, sl.k0, sl.k1, data.atom_offset.data(),
+                        data.forces.data(), data.fweight.data(), ws.atom_base.data(), cols,
+                        data.row_i.data(), data.row_k.data(), dgrad, d, ws.beta.data(), m_inv_m,
+                        ws.forces.data(), ws.phi.data(), g);
+    loss += loss_part_cpu(sl.m, ws.configs, sl.k0, sl.k1, sl.first, data.atom_offset.data(),
+                          data.energy.data(), data.forces.data(), data.eweight.data(),
+                          data.fweight.data(), ws.atom_base.data(), cols, ws.energy.data(),
+                          ws.forces.data(), m_inv_m, ws.eps.data(), grad ? ws.eps_col.data() : nullptr);
   }
   return loss;
 }
@@ -501,12 +659,19 @@ template <class S>
 BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
   check_ready("train_step()", true);
   check_batch(configs, n, "train_step()");
-  BatchStats stats = run(configs, n, Mode::gradient, nullptr, nullptr);
-  bool finite = std::isfinite(stats.loss);
-  const auto& grad = m_workers[0].grad;  // the batch's total gradient
-  finite = finite && Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>(
-                         grad.data(), Eigen::Index(grad.size())).allFinite();
-  if (!finite) {
+  // The step itself runs inside the batch's job (update_unit), unless something is not
+  // finite; then the parameters are left as they were.
+  m_step = true;
+  m_step_lr = lr;
+  BatchStats stats;
+  try {
+    stats = run(configs, n, Mode::gradient, nullptr, nullptr);
+  } catch (...) {
+    m_step = false;
+    throw;
+  }
+  m_step = false;
+  if (!m_stepped) {
     std::ostringstream where;
     where << "training step " << m_adam_step + 1 << " (" << name() << ", batch of " << n
           << " configurations starting with dataset configuration "
@@ -516,8 +681,6 @@ BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
     throw NumericError(where.str());
   }
   ++m_adam_step;
-  cpu::adam_step_cpu(m_params.data(), grad.data(), m_adam_m.data(), m_adam_v.data(),
-                     int64_t(m_params.size()), lr, m_beta1, m_beta2, m_eps, m_adam_step);
   return stats;
 }
 

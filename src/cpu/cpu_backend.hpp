@@ -65,6 +65,14 @@ class CpuBackend final : public Backend {
   bool can_split(Mode mode, int n, int64_t natoms, const Predictions* pred) const;
   template <class Dg>
   double run_split(const int64_t* configs, int n, bool grad, const Dg* dgrad);
+  void plan_row_parts(const cpu::Workspace<S>& ws);
+  template <class Dg>
+  double row_part_unit(cpu::Workspace<S>& ws, int t, bool grad, const Dg* dgrad);
+  template <class Unit>
+  void run_phases(int first, int nphases, const Unit& unit);
+  void set_update_sources(bool split);
+  void update_unit(int phase, int t, double loss);
+  void reduce_and_update(double loss);
   cpu::MlpNet<S> net_view(int net) const;
   void primal_block(cpu::Workspace<S>& ws, int net, const cpu::MlpBlock<S>& blk,
                     int64_t c0) const;
@@ -80,6 +88,7 @@ class CpuBackend final : public Backend {
   ModelLayout m_layout;
   bool m_have_model = false;
   cpu::AlignedVector<S> m_params, m_adam_m, m_adam_v;
+  cpu::AlignedVector<S> m_params_t;   // m_params with every W_l transposed (MlpNet::params_t)
   int64_t m_adam_step = 0;
   double m_beta1 = 0.9, m_beta2 = 0.999, m_eps = 1e-8;
   std::vector<double> m_mean, m_std;  // (ndesc) standardization
@@ -98,9 +107,33 @@ class CpuBackend final : public Backend {
   std::atomic<int> m_next_worker{0};  // next unclaimed worker (unit of work) of a batch
   // Split batches (run_split): one plan, its atoms cut into one block per thread.
   std::vector<int64_t> m_part_col;     // (threads + 1) first column of each part
-  std::vector<int> m_part_conf;        // (threads + 1) first configuration of each part
-  std::vector<double> m_part_loss;     // (threads) loss terms of each part's configurations
-  std::atomic<int> m_unit_next[3] = {}, m_unit_done[3] = {};  // per phase
+  std::vector<double> m_part_loss;     // (threads) loss terms of each part's rows
+  // The batch's rows cut into one part per thread at starts of runs (plan_row_parts); a part
+  // is a list of slices of configurations, and scatters its force adjoints into its own
+  // buffer m_part_g[t], columns [m_part_lo[t], m_part_hi[t]), summed per column in phase 2.
+  struct RowSlice {
+    int m;           // batch configuration
+    int64_t r0, r1;  // its dataset rows in this part
+    int k0, k1;      // its force components in this part
+    bool first;      // the part holding m's first row: energy term, E_m and eps_m
+  };
+  std::vector<RowSlice> m_slices;
+  std::vector<int> m_slice_begin;              // (threads + 1) first slice of each part
+  std::vector<int64_t> m_row_cut;              // (threads + 1) cuts in the batch's row order
+  std::vector<int64_t> m_part_lo, m_part_hi;   // (threads) columns of each part's buffer
+  std::vector<cpu::AlignedVector<S>> m_part_g;  // (threads) (ndesc, capacity) force adjoints
+  // Phases of a job (run_phases): units claimed per phase, a wait for all units between.
+  static constexpr int kPhases = 6;
+  std::atomic<int> m_unit_next[kPhases] = {}, m_unit_done[kPhases] = {};
+  // The gradient's reduction and the optimizer step as three phases of units over parameter
+  // ranges (update_unit): the sources' gradients summed into worker 0's in source order, a
+  // finiteness check, then Adam when train_step asked for it (m_step) and the transposed
+  // weights.
+  std::vector<const S*> m_grad_src;     // gradients to add to worker 0's, in order
+  std::vector<char> m_range_finite;     // (threads) the range's summed gradient is finite
+  bool m_step = false;                  // the batch ends with Adam at rate m_step_lr
+  double m_step_lr = 0.0;
+  bool m_stepped = false;               // Adam ran on this batch
 };
 
 extern template class CpuBackend<double>;

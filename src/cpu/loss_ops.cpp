@@ -54,13 +54,47 @@ double loss_cpu(int nconf, const int64_t* configs, const int64_t* atom_offset,
   return loss;
 }
 
+template <class S>
+double loss_part_cpu(int m, const int64_t* configs, int k0, int k1, bool energy_term,
+                     const int64_t* atom_offset, const double* energy_target,
+                     const double* forces_target, const double* eweight, const double* fweight,
+                     const int64_t* atom_base, const int32_t* col_of, const double* energy,
+                     const S* forces, double inv_m, double* eps, S* eps_col) {
+  const int64_t c = configs[m], base = atom_base[m];
+  const int64_t natoms = atom_base[m + 1] - base;
+  const double nat = double(natoms);
+  double term = 0.0;
+  if (energy_term) {
+    const double de = (energy[m] - energy_target[c]) / nat;
+    term = eweight[c] * de * de;
+    eps[m] = 2.0 * eweight[c] * de / nat * inv_m;
+    if (eps_col) {
+      const S e = S(eps[m]);
+      for (int64_t a = base; a < base + natoms; ++a) eps_col[col_of ? col_of[a] : a] = e;
+    }
+  }
+  const double* ft = forces_target + 3 * atom_offset[c];
+  const S* fp = forces + 3 * base;
+  double fsum = 0.0;
+  for (int k = k0; k < k1; ++k) {
+    const double df = double(fp[k]) - ft[k];
+    fsum += df * df;
+  }
+  term += fweight[c] / (3.0 * nat) * fsum;
+  return term * inv_m;
+}
+
 #define FITNN_INSTANTIATE_LOSS(S)                                                            \
   template void config_energy_cpu<S>(int, const int64_t*, const int32_t*, const S*,          \
                                      double*);                                               \
   template double loss_cpu<S>(int, const int64_t*, const int64_t*, const double*,            \
                               const double*, const double*, const double*, const int64_t*,   \
                               const int32_t*, const double*, const S*, double, double*, S*,  \
-                              S*);
+                              S*);                                                           \
+  template double loss_part_cpu<S>(int, const int64_t*, int, int, bool, const int64_t*,      \
+                                   const double*, const double*, const double*,              \
+                                   const double*, const int64_t*, const int32_t*,            \
+                                   const double*, const S*, double, double*, S*);
 
 FITNN_INSTANTIATE_LOSS(double)
 FITNN_INSTANTIATE_LOSS(float)

@@ -1,10 +1,13 @@
 // The MLP of one net over a block of atoms, as dense products over (width x atoms): the primal
 // forward pass, beta = dE/dx, the tangent pass along g and the combined reverse pass
-// (loss-and-gradients.md). Every product is one Eigen GEMM over all atoms of the block.
+// (loss-and-gradients.md). Every product is one small_gemm over all atoms of the block
+// (small_gemm.hpp: no packing; W h reads W^T, the net's transposed copy); the elementwise
+// steps are Eigen array expressions.
 #include <Eigen/Core>
 #include <algorithm>
 
 #include "cpu/ops.hpp"
+#include "cpu/small_gemm.hpp"
 
 namespace fitnn {
 namespace cpu {
@@ -23,8 +26,6 @@ template <class S>
 using MapCM = Eigen::Map<const Mat<S>>;
 template <class S>
 using MapW = Eigen::Map<const MatRM<S>>;   // W_l (out, in) row-major
-template <class S>
-using MapDW = Eigen::Map<MatRM<S>>;        // dL/dW_l (out, in) row-major
 
 template <class S>
 MapW<S> weights(const MlpNet<S>& net, int l) {
@@ -63,11 +64,10 @@ void mlp_forward_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk) {
   if (n == 0) return;
   for (int l = 1; l <= L; ++l) {
     const int in = net.widths[l - 1], out = net.widths[l];
-    MapCM<S> h(blk.hh[l - 1], in, n);  // primal half of [h | hd]
+    // z_l = W_l h_{l-1} + b_l over the primal half of [h | hd].
     S* zp = l < L ? blk.hh[l] : blk.energy;
-    MapM<S> z(zp, out, n);
-    z.noalias() = weights(net, l) * h;
-    z.colwise() += Eigen::Map<const Vec<S>>(net.params + net.bias(l), out);
+    small_gemm<S>(out, int(n), in, net.params_t + net.weight(l), out, blk.hh[l - 1], in, 1,
+                  net.params + net.bias(l), false, zp, out);
     if (l < L) activation_cpu(net.act_of(l), zp, blk.a1[l], blk.a2[l], int64_t(out) * n);
   }
 }
@@ -83,22 +83,21 @@ void mlp_beta_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, int d, const S* 
   for (int l = L; l >= 2; --l) {
     const int in = net.widths[l - 1], out = net.widths[l];
     MapM<S> tbar(blk.tb[l - 1], in, n);
-    if (l == L) {  // W_L^T times a row of ones: every column is W_L^T
+    if (l == L)  // W_L^T times a row of ones: every column is W_L^T
       tbar.colwise() = weights(net, L).row(0).transpose();
-    } else {
-      MapCM<S> delta(blk.bar[l] + int64_t(out) * n, out, n);
-      tbar.noalias() = weights(net, l).transpose() * delta;
-    }
+    else  // W_l^T delta_l
+      small_gemm<S>(in, int(n), out, net.params + net.weight(l), in,
+                    blk.bar[l] + int64_t(out) * n, out, 1, nullptr, false, blk.tb[l - 1], in);
     MapM<S> delta_prev(blk.bar[l - 1] + int64_t(in) * n, in, n);
     delta_prev.array() = MapCM<S>(blk.a1[l - 1], in, n).array() * tbar.array();
   }
   MapM<S> b(beta, d, n);
-  const auto w1 = weights(net, 1).leftCols(d);
   if (L == 1) {
-    b.colwise() = w1.row(0).transpose();
-  } else {
+    b.colwise() = weights(net, 1).leftCols(d).row(0).transpose();
+  } else {  // (W_1^T delta_1)[0:d]
     const int w = net.widths[1];
-    b.noalias() = w1.transpose() * MapCM<S>(blk.bar[1] + int64_t(w) * n, w, n);
+    small_gemm<S>(d, int(n), w, net.params + net.weight(1), net.widths[0],
+                  blk.bar[1] + int64_t(w) * n, w, 1, nullptr, false, beta, d);
   }
   b.array().colwise() /= Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>(std, d);
 }
@@ -120,9 +119,9 @@ void mlp_tangent_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, int d, const 
   }
   for (int l = 1; l <= L - 1; ++l) {
     const int in = net.widths[l - 1], out = net.widths[l];
-    MapCM<S> hd_prev(blk.hh[l - 1] + int64_t(in) * n, in, n);
-    S* zd = blk.bar[l];  // zd_l lives in the zbar slot until the reverse pass
-    MapM<S>(zd, out, n).noalias() = weights(net, l) * hd_prev;
+    S* zd = blk.bar[l];  // zd_l = W_l hd_{l-1} lives in the zbar slot until the reverse pass
+    small_gemm<S>(out, int(n), in, net.params_t + net.weight(l), out,
+                  blk.hh[l - 1] + int64_t(in) * n, in, 1, nullptr, false, zd, out);
     S* hd = blk.hh[l] + int64_t(out) * n;
     const S* a1 = blk.a1[l];
     const S* a2 = blk.a2[l];
@@ -146,18 +145,41 @@ void mlp_reverse_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, const S* eps,
     if (l < L) {
       // zbar_l = (W_{l+1}^T zbar_{l+1}) act'(z_l) + tbar_l act''(z_l) zd_l
       const int up = net.widths[l + 1];
+      small_gemm<S>(out, int(n), up, net.params + net.weight(l + 1), out, blk.bar[l + 1], up, 1,
+                    nullptr, false, blk.bar[l], out);
       MapM<S> zbar(blk.bar[l], out, n);
-      zbar.noalias() = weights(net, l + 1).transpose() * MapCM<S>(blk.bar[l + 1], up, n);
       zbar.array() = zbar.array() * MapCM<S>(blk.a1[l], out, n).array() +
                      MapCM<S>(blk.tb[l], out, n).array();
     }
-    // dW_l += [zbar_l | delta_l] [h_{l-1} | hd_{l-1}]^T: primal and tangent in one GEMM.
+    // dW_l += [zbar_l | delta_l] [h_{l-1} | hd_{l-1}]^T: primal and tangent in one product,
+    // as dW_l^T += [h | hd] [zbar | delta]^T (dW_l is row-major: its rows are dW_l^T's columns).
+    small_gemm<S>(in, out, int(2 * n), blk.hh[l - 1], in, blk.bar[l], 1, out, nullptr, true,
+                  grad + net.weight(l), in);
     MapCM<S> bar(blk.bar[l], out, 2 * n);
-    MapCM<S> hh(blk.hh[l - 1], in, 2 * n);
-    MapDW<S> dw(grad + net.weight(l), out, in);
-    dw.noalias() += bar * hh.transpose();
     Eigen::Map<Vec<S>>(grad + net.bias(l), out) += bar.leftCols(n).rowwise().sum();
   }
+}
+
+template <class S>
+void transpose_weights_cpu(const int* widths, int nlayers, int nnets, int64_t p0, int64_t p1,
+                           const S* params, S* params_t) {
+  int64_t off = 0;
+  for (int e = 0; e < nnets; ++e)
+    for (int l = 1; l <= nlayers; ++l) {
+      const int in = widths[l - 1], out = widths[l];
+      const int64_t nw = int64_t(out) * in;
+      // params_t[off + i out + o] = W_l[o][i] = params[off + o in + i], written in order.
+      const int64_t j0 = std::max(p0, off) - off, j1 = std::min(p1, off + nw) - off;
+      for (int64_t i = j0 / out; j0 < j1 && i <= (j1 - 1) / out; ++i) {
+        const int64_t o0 = std::max<int64_t>(j0 - i * out, 0);
+        const int64_t o1 = std::min<int64_t>(j1 - i * out, out);
+        S* dst = params_t + off + i * out;
+        for (int64_t o = o0; o < o1; ++o) dst[o] = params[off + o * in + i];
+      }
+      for (int64_t q = std::max(p0, off + nw); q < std::min(p1, off + nw + out); ++q)
+        params_t[q] = params[q];  // the bias
+      off += nw + out;
+    }
 }
 
 #define FITNN_INSTANTIATE_MLP(S)                                                             \
@@ -168,7 +190,8 @@ void mlp_reverse_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, const S* eps,
   template void mlp_beta_cpu<S>(const MlpNet<S>&, const MlpBlock<S>&, int, const S*, S*);    \
   template void mlp_tangent_cpu<S>(const MlpNet<S>&, const MlpBlock<S>&, int, const S*,      \
                                    const S*);                                                \
-  template void mlp_reverse_cpu<S>(const MlpNet<S>&, const MlpBlock<S>&, const S*, S*);
+  template void mlp_reverse_cpu<S>(const MlpNet<S>&, const MlpBlock<S>&, const S*, S*);        \
+  template void transpose_weights_cpu<S>(const int*, int, int, int64_t, int64_t, const S*, S*);
 
 FITNN_INSTANTIATE_MLP(double)
 FITNN_INSTANTIATE_MLP(float)

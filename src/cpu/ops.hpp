@@ -34,6 +34,7 @@ void activation_cpu(Activation act, S* z_to_h, S* a1, S* a2, int64_t len);
 template <class S>
 struct MlpNet {
   const S* params = nullptr;  // first parameter of this net in the flat vector
+  const S* params_t = nullptr;  // the same with every W_l transposed (transpose_weights_cpu)
   const int* widths = nullptr;  // (nlayers + 1): widths[0] = input width, widths[L] = 1
   int nlayers = 0;            // L
   Activation act = Activation::softplus;
@@ -42,6 +43,13 @@ struct MlpNet {
   int64_t weight(int l) const;  // offset of W_l from params (l in 1..L)
   int64_t bias(int l) const { return weight(l) + int64_t(widths[l]) * widths[l - 1]; }
 };
+
+// params_t[j] for j in [p0, p1), from a flat vector of `nnets` nets: W_l^T (in, out) row-major
+// at W_l's offset, biases copied, so that W_l h reads contiguous columns of W_l^T
+// (MlpNet::params_t). A range of the output, so that threads can share the work.
+template <class S>
+void transpose_weights_cpu(const int* widths, int nlayers, int nnets, int64_t p0, int64_t p1,
+                           const S* params, S* params_t);
 
 // Work arrays of one block of n atoms (owned by Workspace, workspace.hpp).
 template <class S>
@@ -119,6 +127,18 @@ void force_contract_transpose_cpu(int nconf, const int64_t* configs, const int64
                                   const int32_t* row_k, const Dg* dgrad, int d, const S* beta,
                                   double inv_m, S* forces, S* phi, S* g);
 
+// A part of force_contract_transpose_cpu, for splitting one batch's rows between threads (CPU
+// only; the atom-split driver of cpu_backend.cpp): slice configuration m's dataset rows
+// [r0, r1), each the start of a run of one component, and its force components [k0, k1), which
+// hold every component of those rows (the parts of m partition [0, 3 N_m)). Writes forces and
+// phi of [k0, k1) and ADDS phi_k D_r into g's columns (g null: forces and phi only).
+template <class S, class Dg>
+void force_rows_part_cpu(int m, const int64_t* configs, int64_t r0, int64_t r1, int k0, int k1,
+                         const int64_t* atom_offset, const double* forces_target,
+                         const double* fweight, const int64_t* atom_base, const int32_t* col_of,
+                         const int32_t* row_i, const int32_t* row_k, const Dg* dgrad, int d,
+                         const S* beta, double inv_m, S* forces, S* phi, S* g);
+
 // ---- Energies, loss and adjoints -----------------------------------------------------------
 // E_m = sum of the atom energies of configuration m (atom_energy in column order), in double.
 template <class S>
@@ -137,6 +157,17 @@ double loss_cpu(int nconf, const int64_t* configs, const int64_t* atom_offset,
                 const double* eweight, const double* fweight, const int64_t* atom_base,
                 const int32_t* col_of, const double* energy, const S* forces, double inv_m,
                 double* eps, S* phi, S* eps_col);
+
+// The loss terms of a part of slice configuration m (force_rows_part_cpu), already divided by
+// M: wF / (3 N_m) sum over k in [k0, k1) of (F_mk - f_mk)^2, and with `energy_term` also
+// wE (E_m - e_m)^2 / N_m^2 with eps_m into eps[m] (and into eps_col's columns of m's atoms when
+// eps_col is non-null). The same formulas as loss_cpu; phi is force_rows_part_cpu's.
+template <class S>
+double loss_part_cpu(int m, const int64_t* configs, int k0, int k1, bool energy_term,
+                     const int64_t* atom_offset, const double* energy_target,
+                     const double* forces_target, const double* eweight, const double* fweight,
+                     const int64_t* atom_base, const int32_t* col_of, const double* energy,
+                     const S* forces, double inv_m, double* eps, S* eps_col);
 
 // x <- s x for `n` values (the model's output scale applied to energies, beta and adjoints).
 template <class S>

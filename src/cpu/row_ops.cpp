@@ -235,31 +235,46 @@ struct RowOps {
     }
   }
 
+  // Configuration c (batch atoms from `base`), rows [r0, r1) (starts of runs) and force
+  // components [k0, k1): F_k and phi_k of those components, and phi_k D_r added into g
+  // (skipped when g is null).
+  static void fused_part(int64_t c, int64_t base, int64_t natoms, int64_t r0, int64_t r1,
+                         int k0, int k1, const int64_t* atom_offset,
+                         const double* forces_target, const double* fweight,
+                         const int32_t* col_of, const int32_t* row_i, const int32_t* row_k,
+                         const Dg* dgrad, int d, const S* beta, double inv_m, S* forces, S* phi,
+                         S* g) {
+    const TailMask<S> tail(d, d / kB);
+    S* f = forces + 3 * base;
+    S* p = phi + 3 * base;
+    const double* ft = forces_target + 3 * atom_offset[c];
+    // phi exactly as loss_cpu forms it.
+    const double pscale = 2.0 * (fweight[c] / (3.0 * double(natoms))) * inv_m;
+    for (int k = k0; k < k1; ++k) {
+      f[k] = S(0);
+      p[k] = S(pscale * (0.0 - ft[k]));
+    }
+    for (int64_t r = r0; r < r1;) {
+      const int64_t re = run_end(row_k, r, r1);
+      const int32_t k = row_k[r];
+      f[k] = K::dot_run(r, re, base, col_of, row_i, dgrad, d, beta, tail);
+      p[k] = S(pscale * (double(f[k]) - ft[k]));
+      if (g) K::scatter_run(r, re, base, col_of, row_i, dgrad, d, p[k], g, tail);
+      r = re;
+    }
+  }
+
   static void fused(int nconf, const int64_t* configs, const int64_t* row_offset,
                     const int64_t* atom_offset, const double* forces_target,
                     const double* fweight, const int64_t* atom_base, const int32_t* col_of,
                     const int32_t* row_i, const int32_t* row_k, const Dg* dgrad, int d,
                     const S* beta, double inv_m, S* forces, S* phi, S* g) {
-    const TailMask<S> tail(d, d / kB);
     zero_columns(nconf, atom_base, col_of, d, g);
     for (int m = 0; m < nconf; ++m) {
-      const int64_t c = configs[m], base = atom_base[m], r1 = row_offset[c + 1];
-      const int64_t natoms = atom_base[m + 1] - base;
-      S* f = forces + 3 * base;
-      S* p = phi + 3 * base;
-      const double* ft = forces_target + 3 * atom_offset[c];
-      // phi exactly as loss_cpu forms it.
-      const double pscale = 2.0 * (fweight[c] / (3.0 * double(natoms))) * inv_m;
-      std::fill(f, f + 3 * natoms, S(0));
-      for (int64_t k = 0; k < 3 * natoms; ++k) p[k] = S(pscale * (0.0 - ft[k]));
-      for (int64_t r = row_offset[c]; r < r1;) {
-        const int64_t re = run_end(row_k, r, r1);
-        const int32_t k = row_k[r];
-        f[k] = K::dot_run(r, re, base, col_of, row_i, dgrad, d, beta, tail);
-        p[k] = S(pscale * (double(f[k]) - ft[k]));
-        K::scatter_run(r, re, base, col_of, row_i, dgrad, d, p[k], g, tail);
-        r = re;
-      }
+      const int64_t c = configs[m], natoms = atom_base[m + 1] - atom_base[m];
+      fused_part(c, atom_base[m], natoms, row_offset[c], row_offset[c + 1], 0, int(3 * natoms),
+                 atom_offset, forces_target, fweight, col_of, row_i, row_k, dgrad, d, beta,
+                 inv_m, forces, phi, g);
     }
   }
 };
@@ -296,6 +311,11 @@ struct FusedOp {
   template <class... A>
   static void run(A... a) { RowOps<S, Dg, K>::fused(a...); }
 };
+template <class S, class Dg, class K>
+struct FusedPartOp {
+  template <class... A>
+  static void run(A... a) { RowOps<S, Dg, K>::fused_part(a...); }
+};
 
 }  // namespace
 
@@ -328,6 +348,17 @@ void force_contract_transpose_cpu(int nconf, const int64_t* configs, const int64
                            g);
 }
 
+template <class S, class Dg>
+void force_rows_part_cpu(int m, const int64_t* configs, int64_t r0, int64_t r1, int k0, int k1,
+                         const int64_t* atom_offset, const double* forces_target,
+                         const double* fweight, const int64_t* atom_base, const int32_t* col_of,
+                         const int32_t* row_i, const int32_t* row_k, const Dg* dgrad, int d,
+                         const S* beta, double inv_m, S* forces, S* phi, S* g) {
+  dispatch<S, Dg, FusedPartOp>(d, configs[m], atom_base[m], atom_base[m + 1] - atom_base[m], r0,
+                               r1, k0, k1, atom_offset, forces_target, fweight, col_of, row_i,
+                               row_k, dgrad, d, beta, inv_m, forces, phi, g);
+}
+
 #define FITNN_INSTANTIATE_ROWS(S, Dg)                                                        \
   template void force_contract_cpu<S, Dg>(int, const int64_t*, const int64_t*,               \
                                           const int64_t*, const int32_t*, const int32_t*,    \
@@ -338,7 +369,11 @@ void force_contract_transpose_cpu(int nconf, const int64_t* configs, const int64
   template void force_contract_transpose_cpu<S, Dg>(                                         \
       int, const int64_t*, const int64_t*, const int64_t*, const double*, const double*,     \
       const int64_t*, const int32_t*, const int32_t*, const int32_t*, const Dg*, int,        \
-      const S*, double, S*, S*, S*);
+      const S*, double, S*, S*, S*);                                                        \
+  template void force_rows_part_cpu<S, Dg>(                                                  \
+      int, const int64_t*, int64_t, int64_t, int, int, const int64_t*, const double*,        \
+      const double*, const int64_t*, const int32_t*, const int32_t*, const int32_t*,         \
+      const Dg*, int, const S*, double, S*, S*, S*);
 
 FITNN_INSTANTIATE_ROWS(double, double)
 FITNN_INSTANTIATE_ROWS(double, float)

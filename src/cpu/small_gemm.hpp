@@ -1,0 +1,154 @@
+// small_gemm: the dense products of the MLP ops (mlp_ops.cpp) for the shapes of a training
+// step: M and K are layer widths (tens), N is the atoms of a block (tens to hundreds). A
+// general GEMM (Eigen's) packs both operands into panels on every call, which costs as much as
+// the arithmetic at these sizes; these kernels read the operands in place:
+//
+//   C[j*ldc + m] (+)= bias[m] + sum_k A[k*lda + m] * B[j*bj + k*bk],  m < M, j < N, k < K.
+//
+// A's k-th vector of M values is contiguous (a row of W^T, of W, or a column of h); C's j-th
+// column is contiguous; B is read one scalar at a time (broadcast), so any strides work.
+// Register tile: 2 vectors of C rows x kTileN columns, the K loop innermost, accumulators in
+// registers, one store per tile. M is covered by tiles of 2 vectors; the last tile is moved
+// back to end at M (it overlaps the previous one) and stores only its new rows, so M >= one
+// tile needs no masked loads and never reads outside A's rows. Narrower M (< 2 vectors): plain
+// loops. The vector width follows the build: 8 doubles with AVX-512, 4 with AVX2, else 2.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+// The vector helpers are internal and inlined; their by-value vector ABI is irrelevant.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace fitnn {
+namespace cpu {
+namespace gemm_detail {
+
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+constexpr int kTileN = 8;  // 16 of the 32 vector registers hold the tile
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+constexpr int kTileN = 6;  // 12 of the 16 vector registers hold the tile
+#else
+constexpr int kVecBytes = 16;
+constexpr int kTileN = 6;
+#endif
+
+template <class S>
+struct VecOf {
+  typedef S type __attribute__((vector_size(kVecBytes)));
+};
+template <class S>
+using Vec = typename VecOf<S>::type;
+template <class S>
+constexpr int kLanes = int(kVecBytes / sizeof(S));
+
+template <class S>
+inline Vec<S> load(const S* p) {
+  Vec<S> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class S>
+inline void store(S* p, Vec<S> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// One tile: rows [m0, m0 + 2 lanes) of columns [j0, j0 + NJ); the first `skip` rows are not
+// stored (they belong to the previous, overlapping tile).
+template <class S, int NJ, bool ACC>
+inline void tile(int m0, int skip, int j0, int K, const S* A, int64_t lda, const S* B,
+                 int64_t bj, int64_t bk, const S* bias, S* C, int64_t ldc) {
+  constexpr int W = kLanes<S>;
+  Vec<S> c0[NJ], c1[NJ];
+  Vec<S> init0 = {}, init1 = {};
+  if (bias) {
+    init0 = load(bias + m0);
+    init1 = load(bias + m0 + W);
+  }
+  for (int j = 0; j < NJ; ++j) {
+    c0[j] = init0;
+    c1[j] = init1;
+  }
+  const S* a = A + m0;
+  const S* b = B + int64_t(j0) * bj;
+  for (int k = 0; k < K; ++k, a += lda, b += bk) {
+    const Vec<S> x0 = load(a), x1 = load(a + W);
+    for (int j = 0; j < NJ; ++j) {
+      const S y = b[j * bj];  // broadcast
+      c0[j] += x0 * y;
+      c1[j] += x1 * y;
+    }
+  }
+  for (int j = 0; j < NJ; ++j) {
+    S* c = C + int64_t(j0 + j) * ldc + m0;
+    if (skip == 0) {
+      if (ACC) {
+        c0[j] += load(c);
+        c1[j] += load(c + W);
+      }
+      store(c, c0[j]);
+      store(c + W, c1[j]);
+    } else {
+      S t[2 * W];
+      store(t, c0[j]);
+      store(t + W, c1[j]);
+      for (int q = skip; q < 2 * W; ++q) c[q] = ACC ? c[q] + t[q] : t[q];
+    }
+  }
+}
+
+template <class S, bool ACC>
+inline void tiles_of_rows(int m0, int skip, int N, int K, const S* A, int64_t lda, const S* B,
+                          int64_t bj, int64_t bk, const S* bias, S* C, int64_t ldc) {
+  int j0 = 0;
+  for (; j0 + kTileN <= N; j0 += kTileN)
+    tile<S, kTileN, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc);
+  switch (N - j0) {
+#if defined(__AVX512F__)
+    case 7: tile<S, 7, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 6: tile<S, 6, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+#endif
+    case 5: tile<S, 5, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 4: tile<S, 4, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 3: tile<S, 3, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 2: tile<S, 2, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 1: tile<S, 1, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    default: break;
+  }
+}
+
+}  // namespace gemm_detail
+
+// C (+)= bias + A B as above (accumulate: C += ..., else C = ...); bias may be null.
+template <class S>
+void small_gemm(int M, int N, int K, const S* A, int64_t lda, const S* B, int64_t bj,
+                int64_t bk, const S* bias, bool accumulate, S* C, int64_t ldc) {
+  using namespace gemm_detail;
+  constexpr int MT = 2 * kLanes<S>;
+  if (M <= 0 || N <= 0) return;
+  if (M < MT) {
+    for (int j = 0; j < N; ++j)
+      for (int m = 0; m < M; ++m) {
+        S s = bias ? bias[m] : S(0);
+        for (int k = 0; k < K; ++k) s += A[int64_t(k) * lda + m] * B[j * bj + k * bk];
+        S& c = C[int64_t(j) * ldc + m];
+        c = accumulate ? c + s : s;
+      }
+    return;
+  }
+  for (int m0 = 0; m0 < M; m0 += MT) {
+    const int mt = m0 + MT <= M ? m0 : M - MT;  // the last tile ends at M
+    const int skip = m0 - mt;
+    if (accumulate)
+      tiles_of_rows<S, true>(mt, skip, N, K, A, lda, B, bj, bk, bias, C, ldc);
+    else
+      tiles_of_rows<S, false>(mt, skip, N, K, A, lda, B, bj, bk, bias, C, ldc);
+  }
+}
+
+}  // namespace cpu
+}  // namespace fitnn
+
+#pragma GCC diagnostic pop
