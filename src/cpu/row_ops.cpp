@@ -152,10 +152,11 @@ struct WideBlocks {
   }
 };
 
-// Narrow rows (d < 8): plain loops.
+// Narrow rows (d < 8): plain loops. Not inlined: the compiler may contract or vectorize plain
+// loops differently in each caller, and the fused pass must give the separate ones' bits.
 template <class S, class Dg>
 struct AnyWidth {
-  static S dot_run(int64_t r, int64_t re, int64_t base, const int32_t* col_of,
+  __attribute__((noinline)) static S dot_run(int64_t r, int64_t re, int64_t base, const int32_t* col_of,
                    const int32_t* row_i, const Dg* dgrad, int d, const S* beta,
                    const TailMask<S>&) {
     S total = S(0);
@@ -170,9 +171,10 @@ struct AnyWidth {
     }
     return total;
   }
-  static void scatter_run(int64_t r, int64_t re, int64_t base, const int32_t* col_of,
-                          const int32_t* row_i, const Dg* dgrad, int d, S p, S* g,
-                          const TailMask<S>&) {
+  __attribute__((noinline)) static void scatter_run(int64_t r, int64_t re, int64_t base,
+                                                    const int32_t* col_of,
+                                                    const int32_t* row_i, const Dg* dgrad,
+                                                    int d, S p, S* g, const TailMask<S>&) {
     for (int64_t s = r; s < re; ++s) {
       const int64_t a = base + row_i[s];
       S* gi = g + int64_t(col_of ? col_of[a] : a) * d;
