@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cpu/ops.hpp"
+#include "cpu/small_gemm.hpp"
 #include "cpu/workspace.hpp"
 #include "cpu_fixtures.hpp"
 #include "naive_reference.hpp"
@@ -144,6 +145,60 @@ void check_softplus_extremes() {
 TEST(CpuOps, SoftplusExtremesAndAnyLength) {
   check_softplus_extremes<double>();
   check_softplus_extremes<float>();
+}
+
+namespace {
+
+// small_gemm against plain long-double loops: every row-tile case (M below one vector, one or
+// two vectors with an overlapping last tile), every column remainder, both operand layouts of
+// the MLP (B's columns contiguous in k, and B's rows contiguous), bias and accumulation; the
+// entries of C outside the product are checked untouched.
+template <class S>
+void check_small_gemm(double tol) {
+  std::mt19937_64 gen(17);
+  std::uniform_real_distribution<double> u(-1, 1);
+  int cases = 0;
+  for (int M : {1, 5, 8, 13, 16, 17, 30, 33, 64, 70})
+    for (int N : {1, 2, 3, 5, 7, 8, 9, 17, 23})
+      for (int K : {1, 7, 30})
+        for (int layout = 0; layout < 2; ++layout)
+          for (int mode = 0; mode < 3; ++mode) {  // plain, bias, accumulate
+            const int64_t lda = M + 3, ldc = M + 2;
+            const int64_t bj = layout == 0 ? K + 1 : 1, bk = layout == 0 ? 1 : N + 2;
+            std::vector<S> A(size_t(K * lda)), B(size_t((N + 2) * (K + 1))), C(size_t(N * ldc));
+            std::vector<S> bias(static_cast<size_t>(M));
+            for (auto& v : A) v = S(u(gen));
+            for (auto& v : B) v = S(u(gen));
+            for (auto& v : bias) v = S(u(gen));
+            for (auto& v : C) v = S(u(gen));
+            const std::vector<S> C0 = C;
+            small_gemm<S>(M, N, K, A.data(), lda, B.data(), bj, bk,
+                          mode == 1 ? bias.data() : nullptr, mode == 2, C.data(), ldc);
+            for (int j = 0; j < N; ++j)
+              for (int64_t m = 0; m < ldc; ++m) {
+                const S got = C[size_t(j * ldc + m)];
+                if (m >= M) {
+                  ASSERT_EQ(got, C0[size_t(j * ldc + m)]) << "wrote outside C, M " << M;
+                  continue;
+                }
+                long double want = mode == 1 ? bias[size_t(m)] : 0.0L;
+                if (mode == 2) want += C0[size_t(j * ldc + m)];
+                for (int k = 0; k < K; ++k)
+                  want += (long double)A[size_t(k * lda + m)] * B[size_t(j * bj + k * bk)];
+                ASSERT_NEAR(double(got), double(want), tol * (1.0 + K))
+                    << "M " << M << " N " << N << " K " << K << " layout " << layout
+                    << " mode " << mode;
+              }
+            ++cases;
+          }
+  EXPECT_EQ(cases, 10 * 9 * 3 * 2 * 3);
+}
+
+}  // namespace
+
+TEST(CpuOps, SmallGemmMatchesNaiveLoops) {
+  check_small_gemm<double>(1e-15);
+  check_small_gemm<float>(4e-7);
 }
 
 // The MLP ops over blocks (option 2: one block per element) against the per-atom reference.

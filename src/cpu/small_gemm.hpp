@@ -7,11 +7,12 @@
 //
 // A's k-th vector of M values is contiguous (a row of W^T, of W, or a column of h); C's j-th
 // column is contiguous; B is read one scalar at a time (broadcast), so any strides work.
-// Register tile: 2 vectors of C rows x kTileN columns, the K loop innermost, accumulators in
-// registers, one store per tile. M is covered by tiles of 2 vectors; the last tile is moved
-// back to end at M (it overlaps the previous one) and stores only its new rows, so M >= one
-// tile needs no masked loads and never reads outside A's rows. Narrower M (< 2 vectors): plain
-// loops. The vector width follows the build: 8 doubles with AVX-512, 4 with AVX2, else 2.
+// Register tile: 2 vectors of C rows x kTileN columns (1 vector when M is narrower than 2), the
+// K loop innermost, accumulators in registers, one store per tile. The last tile of rows is
+// moved back to end at M (it overlaps the previous one) and stores only its new rows, so no
+// masked loads are needed and nothing outside A's rows is read. M below one vector: plain
+// loops. The vector width follows the build: 8 doubles (16 floats) with AVX-512, 4 (8) with
+// AVX2, else 2 (4).
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -55,67 +56,75 @@ inline void store(S* p, Vec<S> v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// One tile: rows [m0, m0 + 2 lanes) of columns [j0, j0 + NJ); the first `skip` rows are not
+// One tile: rows [m0, m0 + MV lanes) of columns [j0, j0 + NJ); the first `skip` rows are not
 // stored (they belong to the previous, overlapping tile).
-template <class S, int NJ, bool ACC>
+template <class S, int MV, int NJ, bool ACC>
 inline void tile(int m0, int skip, int j0, int K, const S* A, int64_t lda, const S* B,
                  int64_t bj, int64_t bk, const S* bias, S* C, int64_t ldc) {
   constexpr int W = kLanes<S>;
-  Vec<S> c0[NJ], c1[NJ];
-  Vec<S> init0 = {}, init1 = {};
-  if (bias) {
-    init0 = load(bias + m0);
-    init1 = load(bias + m0 + W);
-  }
-  for (int j = 0; j < NJ; ++j) {
-    c0[j] = init0;
-    c1[j] = init1;
-  }
+  Vec<S> c[MV][NJ];
+  Vec<S> init[MV] = {};
+  if (bias)
+    for (int v = 0; v < MV; ++v) init[v] = load(bias + m0 + v * W);
+  for (int j = 0; j < NJ; ++j)
+    for (int v = 0; v < MV; ++v) c[v][j] = init[v];
   const S* a = A + m0;
   const S* b = B + int64_t(j0) * bj;
   for (int k = 0; k < K; ++k, a += lda, b += bk) {
-    const Vec<S> x0 = load(a), x1 = load(a + W);
+    Vec<S> x[MV];
+    for (int v = 0; v < MV; ++v) x[v] = load(a + v * W);
     for (int j = 0; j < NJ; ++j) {
       const S y = b[j * bj];  // broadcast
-      c0[j] += x0 * y;
-      c1[j] += x1 * y;
+      for (int v = 0; v < MV; ++v) c[v][j] += x[v] * y;
     }
   }
   for (int j = 0; j < NJ; ++j) {
-    S* c = C + int64_t(j0 + j) * ldc + m0;
+    S* cj = C + int64_t(j0 + j) * ldc + m0;
     if (skip == 0) {
-      if (ACC) {
-        c0[j] += load(c);
-        c1[j] += load(c + W);
+      for (int v = 0; v < MV; ++v) {
+        if (ACC) c[v][j] += load(cj + v * W);
+        store(cj + v * W, c[v][j]);
       }
-      store(c, c0[j]);
-      store(c + W, c1[j]);
     } else {
-      S t[2 * W];
-      store(t, c0[j]);
-      store(t + W, c1[j]);
-      for (int q = skip; q < 2 * W; ++q) c[q] = ACC ? c[q] + t[q] : t[q];
+      S t[MV * W];
+      for (int v = 0; v < MV; ++v) store(t + v * W, c[v][j]);
+      for (int q = skip; q < MV * W; ++q) cj[q] = ACC ? cj[q] + t[q] : t[q];
     }
   }
 }
 
-template <class S, bool ACC>
+template <class S, int MV, bool ACC>
 inline void tiles_of_rows(int m0, int skip, int N, int K, const S* A, int64_t lda, const S* B,
                           int64_t bj, int64_t bk, const S* bias, S* C, int64_t ldc) {
   int j0 = 0;
   for (; j0 + kTileN <= N; j0 += kTileN)
-    tile<S, kTileN, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc);
+    tile<S, MV, kTileN, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc);
   switch (N - j0) {
 #if defined(__AVX512F__)
-    case 7: tile<S, 7, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
-    case 6: tile<S, 6, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 7: tile<S, MV, 7, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 6: tile<S, MV, 6, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
 #endif
-    case 5: tile<S, 5, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
-    case 4: tile<S, 4, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
-    case 3: tile<S, 3, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
-    case 2: tile<S, 2, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
-    case 1: tile<S, 1, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 5: tile<S, MV, 5, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 4: tile<S, MV, 4, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 3: tile<S, MV, 3, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 2: tile<S, MV, 2, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
+    case 1: tile<S, MV, 1, ACC>(m0, skip, j0, K, A, lda, B, bj, bk, bias, C, ldc); break;
     default: break;
+  }
+}
+
+// Rows [0, M) in tiles of MV vectors, the last one moved back to end at M.
+template <class S, int MV>
+inline void all_rows(int M, int N, int K, const S* A, int64_t lda, const S* B, int64_t bj,
+                     int64_t bk, const S* bias, bool accumulate, S* C, int64_t ldc) {
+  constexpr int MT = MV * kLanes<S>;
+  for (int m0 = 0; m0 < M; m0 += MT) {
+    const int mt = m0 + MT <= M ? m0 : M - MT;
+    const int skip = m0 - mt;
+    if (accumulate)
+      tiles_of_rows<S, MV, true>(mt, skip, N, K, A, lda, B, bj, bk, bias, C, ldc);
+    else
+      tiles_of_rows<S, MV, false>(mt, skip, N, K, A, lda, B, bj, bk, bias, C, ldc);
   }
 }
 
@@ -126,9 +135,12 @@ template <class S>
 void small_gemm(int M, int N, int K, const S* A, int64_t lda, const S* B, int64_t bj,
                 int64_t bk, const S* bias, bool accumulate, S* C, int64_t ldc) {
   using namespace gemm_detail;
-  constexpr int MT = 2 * kLanes<S>;
   if (M <= 0 || N <= 0) return;
-  if (M < MT) {
+  if (M >= 2 * kLanes<S>) {
+    all_rows<S, 2>(M, N, K, A, lda, B, bj, bk, bias, accumulate, C, ldc);
+  } else if (M >= kLanes<S>) {
+    all_rows<S, 1>(M, N, K, A, lda, B, bj, bk, bias, accumulate, C, ldc);
+  } else {
     for (int j = 0; j < N; ++j)
       for (int m = 0; m < M; ++m) {
         S s = bias ? bias[m] : S(0);
@@ -136,15 +148,6 @@ void small_gemm(int M, int N, int K, const S* A, int64_t lda, const S* B, int64_
         S& c = C[int64_t(j) * ldc + m];
         c = accumulate ? c + s : s;
       }
-    return;
-  }
-  for (int m0 = 0; m0 < M; m0 += MT) {
-    const int mt = m0 + MT <= M ? m0 : M - MT;  // the last tile ends at M
-    const int skip = m0 - mt;
-    if (accumulate)
-      tiles_of_rows<S, true>(mt, skip, N, K, A, lda, B, bj, bk, bias, C, ldc);
-    else
-      tiles_of_rows<S, false>(mt, skip, N, K, A, lda, B, bj, bk, bias, C, ldc);
   }
 }
 
