@@ -4,7 +4,9 @@
 // configuration first to the least loaded unit; threads claim units as they come free (a
 // thread the OS does not schedule in time takes none). Each unit runs its configurations in
 // chunks through the ops of ops.hpp with its own preallocated work arrays and gradient, so the
-// result depends only on the batch and the thread count: bitwise reproducible.
+// result depends only on the batch and the thread count: bitwise reproducible. A small batch
+// of one net is instead split by atoms and by derivative rows (run_split), and the gradient's
+// reduction and the Adam step run in the team too, split by parameters (update_unit).
 // The dataset's derivative rows are read in place, in whichever precision they are stored.
 #pragma once
 #include <atomic>
