@@ -45,8 +45,6 @@ template <>
 hid_t h5_type<int32_t>() { return H5T_NATIVE_INT32; }
 template <>
 hid_t h5_type<int64_t>() { return H5T_NATIVE_INT64; }
-template <>
-hid_t h5_type<uint8_t>() { return H5T_NATIVE_UINT8; }
 
 template <class T>
 void write_array(hid_t file, const char* name, const std::vector<T>& v, hsize_t cols = 1) {
