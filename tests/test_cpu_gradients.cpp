@@ -265,3 +265,60 @@ TEST(CpuBackendBatches, ChunkedBatchEqualsSumOfConfigurations) {
     EXPECT_LE(rel_error(grad, ref.grad, 1e-6), 1e-11) << threads << " threads";
   }
 }
+
+// input_layer = trainable: the backend runs the folded net (fold_ops.cpp) and maps its gradient
+// back; the same loss, gradient, predictions, beta and Adam steps as the plain passes over both
+// layers, for options 1-3, on the worker path (1 thread, small chunks) and the split path.
+TEST(CpuBackendFold, FoldedInputLayerMatchesThePlainPasses) {
+  const Dataset data = random_dataset(31, 12, 6, 2, 30);
+  const auto all = all_configs(data);
+  const std::vector<int64_t> small = {3, 1};
+  for (int option : {1, 2, 3}) {
+    const Model model = random_model(data, option, Activation::softplus, {9, 5}, 40 + option,
+                                     /*reparameterized=*/true);
+    for (int threads : {1, 2, 3}) {
+      for (int64_t chunk : {int64_t(0), int64_t(16)}) {
+        CpuBackend<double> fold(threads, chunk), plain(threads, chunk, false);
+        for (CpuBackend<double>* be : {&fold, &plain}) {
+          be->upload(data, model.layout);
+          be->set_model(model);
+        }
+        ASSERT_TRUE(fold.folds_input_layer());
+        ASSERT_FALSE(plain.folds_input_layer());
+        const std::string where = "option " + std::to_string(option) + ", " +
+                                  std::to_string(threads) + " threads, chunk " +
+                                  std::to_string(chunk);
+        for (const auto& batch : {all, small}) {
+          const int n = int(batch.size());
+          std::vector<double> gf, gp, bf, bp;
+          const double lf = fold.loss_gradient(batch.data(), n, gf).loss;
+          const double lp = plain.loss_gradient(batch.data(), n, gp).loss;
+          EXPECT_NEAR(lf, lp, 1e-12 * lp) << where;
+          EXPECT_LE(rel_error(gf, gp, 1e-6), 1e-10) << where;
+          Predictions pf, pp;
+          fold.evaluate(batch.data(), n, &pf);
+          plain.evaluate(batch.data(), n, &pp);
+          EXPECT_LE(rel_error(pf.forces, pp.forces, 1e-6), 1e-11) << where;
+          EXPECT_LE(rel_error(pf.atom_energy, pp.atom_energy, 1e-6), 1e-11) << where;
+          fold.atom_beta(batch.data(), n, bf);
+          plain.atom_beta(batch.data(), n, bp);
+          EXPECT_LE(rel_error(bf, bp, 1e-6), 1e-11) << where;
+        }
+        // Three Adam steps: the fold is refreshed from the stepped parameters each time.
+        std::vector<double> pf, pp;
+        for (int step = 0; step < 3; ++step) {
+          const auto& batch = step == 1 ? small : all;
+          fold.train_step(batch.data(), int(batch.size()), 1e-2);
+          plain.train_step(batch.data(), int(batch.size()), 1e-2);
+        }
+        fold.get_params(pf);
+        plain.get_params(pp);
+        EXPECT_LE(rel_error(pf, pp, 1e-6), 1e-9) << where;
+        std::vector<double> gf, gp;
+        fold.loss_gradient(all.data(), int(all.size()), gf);
+        plain.loss_gradient(all.data(), int(all.size()), gp);
+        EXPECT_LE(rel_error(gf, gp, 1e-6), 1e-8) << where << ", after the steps";
+      }
+    }
+  }
+}

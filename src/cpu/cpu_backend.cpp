@@ -21,8 +21,10 @@ constexpr int64_t kMinChunkAtoms = 128, kMaxChunkAtoms = 16384;
 }  // namespace
 
 template <class S>
-CpuBackend<S>::CpuBackend(int threads, int64_t chunk_atoms)
-    : m_team(threads < 1 ? 1 : threads), m_chunk_request(chunk_atoms) {}
+CpuBackend<S>::CpuBackend(int threads, int64_t chunk_atoms, bool fold_input_layer)
+    : m_fold_request(fold_input_layer),
+      m_team(threads < 1 ? 1 : threads),
+      m_chunk_request(chunk_atoms) {}
 
 template <class S>
 CpuBackend<S>::~CpuBackend() = default;
@@ -41,7 +43,15 @@ void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
   m_data = &data;
   m_layout = layout;
   m_have_model = false;
-  const int64_t np = layout.nparams();
+  m_fold = m_fold_request && layout.input_layer && layout.nlayers() >= 2;
+  m_run = layout;
+  if (m_fold) {
+    m_run.widths.erase(m_run.widths.begin() + 1);
+    m_run.input_layer = false;
+  }
+  const int64_t np = layout.nparams(), nrun = m_run.nparams();
+  m_fparams.assign(m_fold ? size_t(nrun) : 0, S(0));
+  m_fparams_t.assign(m_fold ? size_t(nrun) : 0, S(0));
   m_params.assign(size_t(np), S(0));
   m_params_t.assign(size_t(np), S(0));
   m_adam_m.assign(size_t(np), S(0));
@@ -53,7 +63,7 @@ void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
 
   // Chunk capacity from the bytes of work arrays per atom.
   double per_atom = 2.0 * d + 6 + 4;  // beta, g, forces, phi, energies
-  for (int l = 0; l <= layout.nlayers(); ++l) per_atom += 7.0 * layout.widths[l];
+  for (int l = 0; l <= m_run.nlayers(); ++l) per_atom += 7.0 * m_run.widths[l];
   per_atom *= sizeof(S);
   int64_t cap = int64_t(kChunkBytes / per_atom);
   cap = std::min(std::max(cap, kMinChunkAtoms), kMaxChunkAtoms);
@@ -64,9 +74,11 @@ void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
   m_workers.clear();
   m_workers.resize(size_t(m_team.size()));
   for (auto& wk : m_workers) {
-    wk.ws.allocate(layout, m_capacity, m_capacity);
+    wk.ws.allocate(m_run, m_capacity, m_capacity);
     wk.grad.assign(size_t(np), S(0));
+    wk.fgrad.assign(m_fold ? size_t(nrun) : 0, S(0));
   }
+  plan_update_ranges();
   m_part_g.assign(size_t(m_team.size()), cpu::AlignedVector<S>(size_t(d * m_capacity), S(0)));
   m_batch_atom.assign(size_t(nconf + 1), 0);
   m_cost.assign(size_t(nconf), 0.0);
@@ -79,7 +91,7 @@ void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
   // Work estimates for balancing the workers: MLP multiply-adds per atom (forward, beta,
   // tangent, reverse ~ 6 passes) and derivative-row multiply-adds per row (two passes).
   double mlp = 0.0;
-  for (int l = 1; l <= layout.nlayers(); ++l) mlp += double(layout.widths[l]) * layout.widths[l - 1];
+  for (int l = 1; l <= m_run.nlayers(); ++l) mlp += double(m_run.widths[l]) * m_run.widths[l - 1];
   m_cost_atom = 6.0 * mlp;
   m_cost_row = 2.0 * d;
 }
@@ -110,6 +122,7 @@ void CpuBackend<S>::set_model(const Model& model) {
   std::copy(model.params.begin(), model.params.end(), m_params.begin());
   cpu::transpose_weights_cpu(m_layout.widths.data(), m_layout.nlayers(), m_layout.nnets(), 0,
                              m_layout.nparams(), m_params.data(), m_params_t.data());
+  refresh_run_params(0, m_layout.nparams());
   m_mean = model.mean;
   m_std = model.std;
   for (int k = 0; k < d; ++k) m_std_s[k] = S(m_std[k]);
@@ -172,13 +185,74 @@ void CpuBackend<S>::check_batch(const int64_t* configs, int n, const char* what)
 template <class S>
 cpu::MlpNet<S> CpuBackend<S>::net_view(int net) const {
   cpu::MlpNet<S> v;
-  v.params = m_params.data() + m_layout.nparams_per_net() * net;
-  v.params_t = m_params_t.data() + m_layout.nparams_per_net() * net;
-  v.widths = m_layout.widths.data();
-  v.nlayers = m_layout.nlayers();
-  v.act = m_layout.activation;
-  v.linear_first = m_layout.input_layer;
+  const int64_t off = m_run.nparams_per_net() * net;
+  v.params = (m_fold ? m_fparams.data() : m_params.data()) + off;
+  v.params_t = (m_fold ? m_fparams_t.data() : m_params_t.data()) + off;
+  v.widths = m_run.widths.data();
+  v.nlayers = m_run.nlayers();
+  v.act = m_run.activation;
+  v.linear_first = m_run.input_layer;
   return v;
+}
+
+// The run nets' parameters after the layers of m_params that start in [p0, p1) changed: their
+// W^T, or with the fold the folded nets' layers made from them and W_1^T (for update_unit).
+template <class S>
+void CpuBackend<S>::refresh_run_params(int64_t p0, int64_t p1) {
+  const int* w = m_layout.widths.data();
+  const int L = m_layout.nlayers(), nnets = m_layout.nnets();
+  if (!m_fold) {
+    cpu::transpose_weights_cpu(w, L, nnets, p0, p1, m_params.data(), m_params_t.data());
+    return;
+  }
+  cpu::fold_input_layer_cpu(w, L, nnets, p0, p1, m_params.data(), m_fparams.data(),
+                            m_fparams_t.data());
+  for (int e = 0; e < nnets; ++e) {
+    const int64_t w1 = m_layout.weight_offset(e, 1);
+    if (w1 >= p0 && w1 < p1)
+      cpu::transpose_weights_cpu(w, L, nnets, w1, w1 + 1, m_params.data(), m_params_t.data());
+  }
+}
+
+// The parameter ranges of update_unit: whole layers (with the fold, layers 1 and 2 of a net
+// together) in T parts of about equal size, so that a unit's refresh of the run nets reads
+// only parameters its own Adam step wrote (no barrier between them, no lines from the other
+// cores).
+template <class S>
+void CpuBackend<S>::plan_update_ranges() {
+  const int T = m_team.size();
+  const int64_t np = m_layout.nparams();
+  // End of every group of layers, ascending, in the full vector and in the run nets' vector.
+  std::vector<int64_t> ends, run_ends;
+  for (int e = 0; e < m_layout.nnets(); ++e)
+    for (int l = 1; l <= m_layout.nlayers(); ++l) {
+      if (m_fold && l == 1) continue;
+      ends.push_back(m_layout.bias_offset(e, l) + m_layout.widths[l]);
+      const int lr = m_fold ? l - 1 : l;
+      run_ends.push_back(m_run.bias_offset(e, lr) + m_run.widths[lr]);
+    }
+  m_update_cut.assign(size_t(T + 1), np);
+  m_update_run_cut.assign(size_t(T + 1), m_run.nparams());
+  m_update_cut[0] = m_update_run_cut[0] = 0;
+  for (int t = 1; t < T; ++t) {
+    const double target = double(np) * t / T;
+    size_t best = ends.size() - 1;
+    for (size_t b = 0; b < ends.size(); ++b)
+      if (ends[b] >= m_update_cut[size_t(t - 1)] &&
+          std::abs(double(ends[b]) - target) < std::abs(double(ends[best]) - target))
+        best = b;
+    m_update_cut[size_t(t)] = ends[best];
+    m_update_run_cut[size_t(t)] = run_ends[best];
+  }
+}
+
+// A unit of work's gradient: zeroed, in the run nets' layout (the passes accumulate into it;
+// update_unit maps the total to the full parameters).
+template <class S>
+S* CpuBackend<S>::begin_gradient(Worker& wk) {
+  auto& g = m_fold ? wk.fgrad : wk.grad;
+  std::fill(g.begin(), g.end(), S(0));
+  return g.data();
 }
 
 // The three stages of a batch on a workspace's plan, shared by run_chunk (a worker's
@@ -257,7 +331,7 @@ void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, cons
   const int d = m_layout.ndesc;
   const int nnets = m_layout.nnets();
   const int64_t* items = wk.items.data() + i0;  // batch positions of the chunk's configurations
-  ws.plan(data, m_layout, wk.cfgs.data() + i0, nconf);
+  ws.plan(data, m_run, wk.cfgs.data() + i0, nconf);
   const int32_t* cols = ws.cols();
 
   for (int e = 0; e < nnets; ++e)
@@ -285,17 +359,18 @@ void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, cons
     }
   }
   if (!grad) return;
-  const int64_t npn = m_layout.nparams_per_net();
+  const int64_t npn = m_run.nparams_per_net();
+  S* unit_grad = m_fold ? wk.fgrad.data() : wk.grad.data();
   for (int e = 0; e < nnets; ++e)
     if (ws.blocks[e].n > 0)
-      adjoint_block(ws, e, ws.blocks[e], ws.seg_start[e], wk.grad.data() + npn * e);
+      adjoint_block(ws, e, ws.blocks[e], ws.seg_start[e], unit_grad + npn * e);
 }
 
 template <class S>
 void CpuBackend<S>::run_worker(int w, Mode mode, Predictions* pred, std::vector<double>* beta) {
   Worker& wk = m_workers[size_t(w)];
   wk.loss = 0.0;
-  if (mode == Mode::gradient) std::fill(wk.grad.begin(), wk.grad.end(), S(0));
+  if (mode == Mode::gradient) begin_gradient(wk);
   const int64_t end = int64_t(wk.items.size());
   for (int64_t i = 0; i < end;) {
     // Greedy chunk: as many configurations as fit in the capacity (at least one).
@@ -419,24 +494,31 @@ template <class S>
 void CpuBackend<S>::set_update_sources(bool split) {
   m_grad_src.clear();
   for (size_t w = 1; w < m_workers.size(); ++w)
-    if (split || !m_workers[w].items.empty()) m_grad_src.push_back(m_workers[w].grad.data());
+    if (split || !m_workers[w].items.empty())
+      m_grad_src.push_back(m_fold ? m_workers[w].fgrad.data() : m_workers[w].grad.data());
   m_range_finite.assign(size_t(m_team.size()), 1);
   m_stepped = false;
 }
 
-// Unit t of parameter range t (of T, cut at multiples of 8 parameters). Phase 3: worker 0's
-// gradient += the sources' (in source order), then whether the range is finite. Phase 4: when
-// a step was asked for and the loss and every range are finite, Adam on the range. Phase 5:
-// the same range of the transposed weights (after all of Adam: it reads across ranges).
+// Unit t of parameter range t (plan_update_ranges). Phase 3: worker 0's gradient += the
+// sources' (in source order; with the fold, of the folded nets, then mapped to the full
+// parameters), then whether the range is finite. Phase 4: when a step was asked
+// for and the loss and every range are finite, Adam on the range, then the run nets'
+// parameters made from it (whole layers: nothing of another range is read).
 template <class S>
 void CpuBackend<S>::update_unit(int phase, int t, double loss) {
   const int T = m_team.size();
-  const int64_t np = m_layout.nparams(), blocks = (np + 7) / 8;
-  const int64_t p0 = std::min(np, blocks * t / T * 8), p1 = std::min(np, blocks * (t + 1) / T * 8);
+  const int64_t p0 = m_update_cut[size_t(t)], p1 = m_update_cut[size_t(t + 1)];
   S* total = m_workers[0].grad.data();
   if (phase == 3) {
+    const int64_t q0 = m_update_run_cut[size_t(t)], q1 = m_update_run_cut[size_t(t + 1)];
+    S* run_total = m_fold ? m_workers[0].fgrad.data() : total;
     for (const S* src : m_grad_src)
-      for (int64_t i = p0; i < p1; ++i) total[i] += src[i];
+      for (int64_t i = q0; i < q1; ++i) run_total[i] += src[i];
+    if (m_fold)
+      cpu::unfold_input_layer_grad_cpu(m_layout.widths.data(), m_layout.nlayers(),
+                                       m_layout.nnets(), p0, p1, m_params.data(),
+                                       m_params_t.data(), run_total, total);
     // x - x is 0 for a finite x, NaN for Inf and NaN; eight lanes so that it vectorizes.
     S probe[8] = {};
     int64_t i = p0;
@@ -451,20 +533,16 @@ void CpuBackend<S>::update_unit(int phase, int t, double loss) {
   if (!m_step || !std::isfinite(loss)) return;
   for (int u = 0; u < T; ++u)
     if (!m_range_finite[size_t(u)]) return;
-  if (phase == 4) {
-    cpu::adam_step_cpu(m_params.data() + p0, total + p0, m_adam_m.data() + p0,
-                       m_adam_v.data() + p0, p1 - p0, m_step_lr, m_beta1, m_beta2, m_eps,
-                       m_adam_step + 1);
-    if (t == 0) m_stepped = true;
-  } else {
-    cpu::transpose_weights_cpu(m_layout.widths.data(), m_layout.nlayers(), m_layout.nnets(),
-                               p0, p1, m_params.data(), m_params_t.data());
-  }
+  cpu::adam_step_cpu(m_params.data() + p0, total + p0, m_adam_m.data() + p0,
+                     m_adam_v.data() + p0, p1 - p0, m_step_lr, m_beta1, m_beta2, m_eps,
+                     m_adam_step + 1);
+  refresh_run_params(p0, p1);
+  if (t == 0) m_stepped = true;
 }
 
 template <class S>
 void CpuBackend<S>::reduce_and_update(double loss) {
-  run_phases(3, 3, [&](int phase, int t) { update_unit(phase, t, loss); });
+  run_phases(3, 2, [&](int phase, int t) { update_unit(phase, t, loss); });
 }
 
 // A small batch of one net (options 1 and 3) is split between the threads by ATOMS rather
@@ -477,7 +555,7 @@ bool CpuBackend<S>::can_split(Mode mode, int n, int64_t natoms, const Prediction
          natoms <= m_capacity && n <= m_capacity && natoms >= 8 * int64_t(T);
 }
 
-// Three phases (run_phases), with the gradient three more (update_unit):
+// Three phases (run_phases), with the gradient two more (update_unit):
 //   0. part t of the atoms: standardize, forward, beta (and the output scale);
 //   1. part t of the rows (plan_row_parts): forces, phi, the loss terms, eps, and the force
 //      adjoints into part t's buffer;
@@ -491,7 +569,7 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
   Workspace<S>& ws = m_workers[0].ws;
   const int T = m_team.size();
   const int d = m_layout.ndesc;
-  ws.plan(*m_data, m_layout, configs, n);
+  ws.plan(*m_data, m_run, configs, n);
   const int64_t natoms = ws.atom_base[n];
   m_part_col.resize(size_t(T + 1));
   for (int t = 0; t <= T; ++t) m_part_col[size_t(t)] = natoms * t / T;
@@ -501,12 +579,12 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
   auto unit = [&](int phase, int t) {
     const int64_t c0 = m_part_col[size_t(t)], nc = m_part_col[size_t(t + 1)] - c0;
     if (phase == 0) {
-      if (nc > 0) primal_block(ws, 0, ws.view(m_layout, c0, nc), c0);
+      if (nc > 0) primal_block(ws, 0, ws.view(m_run, c0, nc), c0);
     } else if (phase == 1) {
       m_part_loss[size_t(t)] = row_part_unit(ws, t, grad, dgrad);
     } else if (phase == 2) {
-      S* g = m_workers[size_t(t)].grad.data();
-      std::fill(g, g + m_layout.nparams(), S(0));
+      Worker& wk = m_workers[size_t(t)];
+      S* g = begin_gradient(wk);
       if (nc == 0) return;
       // g of columns [c0, c0 + nc): the sum of the parts' buffers, in part order.
       S* gs = ws.g.data();
@@ -517,7 +595,7 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
         const S* src = m_part_g[size_t(u)].data();
         for (int64_t i = lo * d; i < hi * d; ++i) gs[i] += src[i];
       }
-      adjoint_block(ws, 0, ws.view(m_layout, c0, nc), c0, g);
+      adjoint_block(ws, 0, ws.view(m_run, c0, nc), c0, g);
     } else {
       // The loss is complete after phase 1; the same sum in every thread.
       double loss = 0.0;
@@ -526,9 +604,9 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
     }
   };
   // With the gradient: the parts' gradients summed in part order and the optimizer step,
-  // in the same job (phases 3 to 5).
+  // in the same job (phases 3 and 4).
   if (grad) set_update_sources(true);
-  run_phases(0, grad ? 6 : 2, unit);
+  run_phases(0, grad ? 5 : 2, unit);
 
   double loss = 0.0;
   for (int t = 0; t < T; ++t) loss += m_part_loss[size_t(t)];

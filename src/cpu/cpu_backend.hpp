@@ -8,6 +8,9 @@
 // of one net is instead split by atoms and by derivative rows (run_split), and the gradient's
 // reduction and the Adam step run in the team too, split by parameters (update_unit).
 // The dataset's derivative rows are read in place, in whichever precision they are stored.
+// With a linear input layer (input_layer = trainable) the passes run on the folded net
+// (fold_ops.cpp: layer 1 merged into layer 2, the same function); their summed gradient is
+// mapped back to the full parameters in the reduction.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -27,7 +30,9 @@ class CpuBackend final : public Backend {
   // threads: worker threads (>= 1; the factory turns 0 into the number of cores).
   // chunk_atoms: atoms a worker runs through the MLP at once (0: from a memory budget);
   // tests set it small to exercise chunking. It is raised to the largest configuration.
-  explicit CpuBackend(int threads = 1, int64_t chunk_atoms = 0);
+  // fold_input_layer: run a linear input layer folded into the next layer (tests turn it off
+  // to check the fold against the plain passes).
+  explicit CpuBackend(int threads = 1, int64_t chunk_atoms = 0, bool fold_input_layer = true);
   ~CpuBackend() override;
 
   std::string name() const override;
@@ -45,12 +50,14 @@ class CpuBackend final : public Backend {
   void atom_beta(const int64_t* configs, int n, std::vector<double>& beta);
   int threads() const { return m_team.size(); }
   int64_t chunk_capacity() const { return m_capacity; }
+  bool folds_input_layer() const { return m_fold; }  // after upload()
 
  private:
   enum class Mode { beta, evaluate, gradient };
   struct Worker {
     cpu::Workspace<S> ws;
     cpu::AlignedVector<S> grad;  // (nparams) this worker's share of the gradient
+    cpu::AlignedVector<S> fgrad;  // (m_run.nparams()) the same of the folded nets (m_fold)
     double loss = 0.0;
     std::vector<int64_t> items;  // batch positions of its configurations (ascending)
     std::vector<int64_t> cfgs;   // their dataset indices
@@ -76,6 +83,9 @@ class CpuBackend final : public Backend {
   void update_unit(int phase, int t, double loss);
   void reduce_and_update(double loss);
   cpu::MlpNet<S> net_view(int net) const;
+  S* begin_gradient(Worker& wk);
+  void refresh_run_params(int64_t p0, int64_t p1);
+  void plan_update_ranges();
   void primal_block(cpu::Workspace<S>& ws, int net, const cpu::MlpBlock<S>& blk,
                     int64_t c0) const;
   template <class Dg>
@@ -88,9 +98,16 @@ class CpuBackend final : public Backend {
 
   const Dataset* m_data = nullptr;
   ModelLayout m_layout;
+  // The nets the passes run on: m_layout, or with m_fold its input layer folded into layer 2
+  // (widths {w0, w2, ...}) with parameters m_fparams and their transposed copy m_fparams_t,
+  // refreshed from m_params after every change (refresh_run_params).
+  bool m_fold_request = true, m_fold = false;
+  ModelLayout m_run;
+  cpu::AlignedVector<S> m_fparams, m_fparams_t;
   bool m_have_model = false;
   cpu::AlignedVector<S> m_params, m_adam_m, m_adam_v;
-  cpu::AlignedVector<S> m_params_t;   // m_params with every W_l transposed (MlpNet::params_t)
+  cpu::AlignedVector<S> m_params_t;   // m_params with every W_l transposed (MlpNet::params_t;
+                                      // with m_fold only W_1^T is kept, for update_unit)
   int64_t m_adam_step = 0;
   double m_beta1 = 0.9, m_beta2 = 0.999, m_eps = 1e-8;
   std::vector<double> m_mean, m_std;  // (ndesc) standardization
@@ -125,12 +142,14 @@ class CpuBackend final : public Backend {
   std::vector<int64_t> m_part_lo, m_part_hi;   // (threads) columns of each part's buffer
   std::vector<cpu::AlignedVector<S>> m_part_g;  // (threads) (ndesc, capacity) force adjoints
   // Phases of a job (run_phases): units claimed per phase, a wait for all units between.
-  static constexpr int kPhases = 6;
+  static constexpr int kPhases = 5;
   std::atomic<int> m_unit_next[kPhases] = {}, m_unit_done[kPhases] = {};
-  // The gradient's reduction and the optimizer step as three phases of units over parameter
-  // ranges (update_unit): the sources' gradients summed into worker 0's in source order, a
-  // finiteness check, then Adam when train_step asked for it (m_step) and the transposed
-  // weights.
+  // The gradient's reduction and the optimizer step as two phases of units over parameter
+  // ranges m_update_cut (update_unit, plan_update_ranges): the sources' gradients summed into
+  // worker 0's in source order with a finiteness check, then Adam when train_step asked for
+  // it (m_step) and the refresh of the run nets' parameters (refresh_run_params).
+  std::vector<int64_t> m_update_cut;    // (threads + 1) whole layers per range
+  std::vector<int64_t> m_update_run_cut;  // (threads + 1) the same layers in m_run's vector
   std::vector<const S*> m_grad_src;     // gradients to add to worker 0's, in order
   std::vector<char> m_range_finite;     // (threads) the range's summed gradient is finite
   bool m_step = false;                  // the batch ends with Adam at rate m_step_lr

@@ -161,6 +161,19 @@ void mlp_reverse_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, const S* eps,
 }
 
 template <class S>
+void transpose_cpu(int rows, int cols, const S* src, S* dst) {
+  // 8 x 8 tiles: each tile reads 8 lines of src and writes 8 lines of dst (a plain column
+  // walk over a 64-wide matrix touches a new line with every load).
+  constexpr int kT = 8;
+  for (int r0 = 0; r0 < rows; r0 += kT)
+    for (int c0 = 0; c0 < cols; c0 += kT) {
+      const int r1 = std::min(rows, r0 + kT), c1 = std::min(cols, c0 + kT);
+      for (int c = c0; c < c1; ++c)
+        for (int r = r0; r < r1; ++r) dst[int64_t(c) * rows + r] = src[int64_t(r) * cols + c];
+    }
+}
+
+template <class S>
 void transpose_weights_cpu(const int* widths, int nlayers, int nnets, int64_t p0, int64_t p1,
                            const S* params, S* params_t) {
   int64_t off = 0;
@@ -168,16 +181,10 @@ void transpose_weights_cpu(const int* widths, int nlayers, int nnets, int64_t p0
     for (int l = 1; l <= nlayers; ++l) {
       const int in = widths[l - 1], out = widths[l];
       const int64_t nw = int64_t(out) * in;
-      // params_t[off + i out + o] = W_l[o][i] = params[off + o in + i], written in order.
-      const int64_t j0 = std::max(p0, off) - off, j1 = std::min(p1, off + nw) - off;
-      for (int64_t i = j0 / out; j0 < j1 && i <= (j1 - 1) / out; ++i) {
-        const int64_t o0 = std::max<int64_t>(j0 - i * out, 0);
-        const int64_t o1 = std::min<int64_t>(j1 - i * out, out);
-        S* dst = params_t + off + i * out;
-        for (int64_t o = o0; o < o1; ++o) dst[o] = params[off + o * in + i];
+      if (off >= p0 && off < p1) {
+        transpose_cpu(out, in, params + off, params_t + off);
+        std::copy(params + off + nw, params + off + nw + out, params_t + off + nw);  // b_l
       }
-      for (int64_t q = std::max(p0, off + nw); q < std::min(p1, off + nw + out); ++q)
-        params_t[q] = params[q];  // the bias
       off += nw + out;
     }
 }
@@ -191,6 +198,7 @@ void transpose_weights_cpu(const int* widths, int nlayers, int nnets, int64_t p0
   template void mlp_tangent_cpu<S>(const MlpNet<S>&, const MlpBlock<S>&, int, const S*,      \
                                    const S*);                                                \
   template void mlp_reverse_cpu<S>(const MlpNet<S>&, const MlpBlock<S>&, const S*, S*);        \
+  template void transpose_cpu<S>(int, int, const S*, S*);                                    \
   template void transpose_weights_cpu<S>(const int*, int, int, int64_t, int64_t, const S*, S*);
 
 FITNN_INSTANTIATE_MLP(double)

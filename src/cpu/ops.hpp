@@ -44,12 +44,39 @@ struct MlpNet {
   int64_t bias(int l) const { return weight(l) + int64_t(widths[l]) * widths[l - 1]; }
 };
 
-// params_t[j] for j in [p0, p1), from a flat vector of `nnets` nets: W_l^T (in, out) row-major
-// at W_l's offset, biases copied, so that W_l h reads contiguous columns of W_l^T
-// (MlpNet::params_t). A range of the output, so that threads can share the work.
+// dst (cols, rows) row-major = src (rows, cols) row-major, transposed.
+template <class S>
+void transpose_cpu(int rows, int cols, const S* src, S* dst);
+
+// params_t from a flat vector of `nnets` nets, for the layers that start in [p0, p1): W_l^T
+// (in, out) row-major at W_l's offset and b_l copied, so that W_l h reads contiguous columns of
+// W_l^T (MlpNet::params_t). Disjoint ranges write disjoint layers (threads share the work).
 template <class S>
 void transpose_weights_cpu(const int* widths, int nlayers, int nnets, int64_t p0, int64_t p1,
                            const S* params, S* params_t);
+
+// ---- The input layer folded (fold_ops.cpp) -------------------------------------------------
+// For nets whose layer 1 is the linear input layer (widths {w0, w1, w2, ...}, L >= 2): the
+// folded net of L - 1 layers, widths {w0, w2, ...}, W_f = W_2 W_1, b_f = W_2 b_1 + b_2, the
+// later layers as they are. The same function of h_0, so the backend can train on it.
+void folded_widths(const int* widths, int nlayers, int* fwidths);
+
+// The folded nets (`nnets` nets, flat like params) from the full `params`: fparams and its
+// transposed copy fparams_t (MlpNet::params_t's layout), for the layers of params that start
+// in [p0, p1): layers 1 and 2 of a net give folded layer 1, layer l >= 3 folded layer l - 1.
+// Disjoint ranges write disjoint parts, so threads may share the work.
+template <class S>
+void fold_input_layer_cpu(const int* widths, int nlayers, int nnets, int64_t p0, int64_t p1,
+                          const S* params, S* fparams, S* fparams_t);
+
+// The gradient of the full nets from the folded nets' gradient `fgrad`, for the layers of the
+// full vector that start in [p0, p1), by the chain rule of the fold: dW_1 = W_2^T dW_f,
+// db_1 = W_2^T db_f, dW_2 = dW_f W_1^T + db_f b_1^T, db_2 = db_f, later layers copied.
+// params_t: the transposed copy (transpose_weights_cpu) of at least every W_1. Overwrites grad.
+template <class S>
+void unfold_input_layer_grad_cpu(const int* widths, int nlayers, int nnets, int64_t p0,
+                                 int64_t p1, const S* params, const S* params_t,
+                                 const S* fgrad, S* grad);
 
 // Work arrays of one block of n atoms (owned by Workspace, workspace.hpp).
 template <class S>
