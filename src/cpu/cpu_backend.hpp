@@ -14,6 +14,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -143,7 +144,8 @@ class CpuBackend final : public Backend {
   std::vector<cpu::AlignedVector<S>> m_part_g;  // (threads) (ndesc, capacity) force adjoints
   // Phases of a job (run_phases): units claimed per phase, a wait for all units between.
   static constexpr int kPhases = 5;
-  std::atomic<int> m_unit_next[kPhases] = {}, m_unit_done[kPhases] = {};
+  std::unique_ptr<std::atomic<char>[]> m_unit_claimed;  // (kPhases, threads) unit taken
+  std::atomic<int> m_unit_done[kPhases] = {};
   // The gradient's reduction and the optimizer step as two phases of units over parameter
   // ranges m_update_cut (update_unit, plan_update_ranges): the sources' gradients summed into
   // worker 0's in source order with a finiteness check, then Adam when train_step asked for
