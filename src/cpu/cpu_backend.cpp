@@ -121,8 +121,6 @@ void CpuBackend<S>::set_model(const Model& model) {
       throw InputError("cpu backend: standardization entry " + std::to_string(k) +
                        " is not finite or has std <= 0");
   std::copy(model.params.begin(), model.params.end(), m_params.begin());
-  cpu::transpose_weights_cpu(m_layout.widths.data(), m_layout.nlayers(), m_layout.nnets(), 0,
-                             m_layout.nparams(), m_params.data(), m_params_t.data());
   refresh_run_params(0, m_layout.nparams());
   m_mean = model.mean;
   m_std = model.std;
@@ -251,7 +249,7 @@ void CpuBackend<S>::plan_update_ranges() {
 // update_unit maps the total to the full parameters).
 template <class S>
 S* CpuBackend<S>::begin_gradient(Worker& wk) {
-  auto& g = m_fold ? wk.fgrad : wk.grad;
+  auto& g = run_grad(wk);
   std::fill(g.begin(), g.end(), S(0));
   return g.data();
 }
@@ -361,7 +359,7 @@ void CpuBackend<S>::run_chunk(Worker& wk, int64_t i0, int nconf, Mode mode, cons
   }
   if (!grad) return;
   const int64_t npn = m_run.nparams_per_net();
-  S* unit_grad = m_fold ? wk.fgrad.data() : wk.grad.data();
+  S* unit_grad = run_grad(wk).data();
   for (int e = 0; e < nnets; ++e)
     if (ws.blocks[e].n > 0)
       adjoint_block(ws, e, ws.blocks[e], ws.seg_start[e], unit_grad + npn * e);
@@ -500,7 +498,7 @@ void CpuBackend<S>::set_update_sources(bool split) {
   m_grad_src.clear();
   for (size_t w = 1; w < m_workers.size(); ++w)
     if (split || !m_workers[w].items.empty())
-      m_grad_src.push_back(m_fold ? m_workers[w].fgrad.data() : m_workers[w].grad.data());
+      m_grad_src.push_back(run_grad(m_workers[w]).data());
   m_range_finite.assign(size_t(m_team.size()), 1);
   m_stepped = false;
 }
@@ -517,7 +515,7 @@ void CpuBackend<S>::update_unit(int phase, int t, double loss) {
   S* total = m_workers[0].grad.data();
   if (phase == 3) {
     const int64_t q0 = m_update_run_cut[size_t(t)], q1 = m_update_run_cut[size_t(t + 1)];
-    S* run_total = m_fold ? m_workers[0].fgrad.data() : total;
+    S* run_total = run_grad(m_workers[0]).data();
     for (const S* src : m_grad_src)
       for (int64_t i = q0; i < q1; ++i) run_total[i] += src[i];
     if (m_fold)

@@ -84,6 +84,8 @@ class CpuBackend final : public Backend {
   void update_unit(int phase, int t, double loss);
   void reduce_and_update(double loss);
   cpu::MlpNet<S> net_view(int net) const;
+  // The gradient in the run nets' layout: wk.fgrad with the fold, else wk.grad.
+  cpu::AlignedVector<S>& run_grad(Worker& wk) { return m_fold ? wk.fgrad : wk.grad; }
   S* begin_gradient(Worker& wk);
   void refresh_run_params(int64_t p0, int64_t p1);
   void plan_update_ranges();

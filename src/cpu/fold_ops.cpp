@@ -18,21 +18,22 @@ namespace cpu {
 
 namespace {
 
-// Offsets of the layers of one net in a flat vector of `widths` (row-major W_l, then b_l).
-int64_t layer_offset(const int* widths, int l) {
-  int64_t off = 0;
-  for (int k = 1; k < l; ++k) off += int64_t(widths[k]) * widths[k - 1] + widths[k];
-  return off;
-}
-
-int64_t net_size(const int* widths, int nlayers) { return layer_offset(widths, nlayers + 1); }
-
-}  // namespace
-
+// Widths of the folded net: {w0, w2, ..., wL}.
 void folded_widths(const int* widths, int nlayers, int* fwidths) {
   fwidths[0] = widths[0];
   for (int l = 2; l <= nlayers; ++l) fwidths[l - 1] = widths[l];
 }
+
+// Offset of W_l in one net's flat vector of these widths (MlpNet::weight); l = L + 1 gives the
+// net's size.
+template <class S>
+int64_t layer_offset(const int* widths, int l) {
+  MlpNet<S> net;
+  net.widths = widths;
+  return net.weight(l);
+}
+
+}  // namespace
 
 template <class S>
 void fold_input_layer_cpu(const int* widths, int nlayers, int nnets, int64_t p0, int64_t p1,
@@ -40,7 +41,7 @@ void fold_input_layer_cpu(const int* widths, int nlayers, int nnets, int64_t p0,
   int fw[kMaxLayers + 1];
   folded_widths(widths, nlayers, fw);
   const int L = nlayers, w0 = widths[0], w1 = widths[1], w2 = widths[2];
-  const int64_t np = net_size(widths, L), nf = net_size(fw, L - 1);
+  const int64_t np = layer_offset<S>(widths, L + 1), nf = layer_offset<S>(fw, L);
   for (int e = 0; e < nnets; ++e) {
     const S* p = params + np * e;
     S* f = fparams + nf * e;
@@ -63,10 +64,10 @@ void fold_input_layer_cpu(const int* widths, int nlayers, int nnets, int64_t p0,
     }
     // Layers l >= 3: folded layer l - 1, copied, and transposed like transpose_weights_cpu.
     for (int l = 3; l <= L; ++l) {
-      const int64_t src = layer_offset(widths, l);
+      const int64_t src = layer_offset<S>(widths, l);
       if (!mine(src)) continue;
       const int in = widths[l - 1], out = widths[l];
-      const int64_t dst = layer_offset(fw, l - 1), nw = int64_t(out) * in;
+      const int64_t dst = layer_offset<S>(fw, l - 1), nw = int64_t(out) * in;
       std::copy(p + src, p + src + nw + out, f + dst);
       transpose_cpu(out, in, p + src, ft + dst);
       std::copy(p + src + nw, p + src + nw + out, ft + dst + nw);
@@ -81,7 +82,7 @@ void unfold_input_layer_grad_cpu(const int* widths, int nlayers, int nnets, int6
   int fw[kMaxLayers + 1];
   folded_widths(widths, nlayers, fw);
   const int L = nlayers, w0 = widths[0], w1 = widths[1], w2 = widths[2];
-  const int64_t np = net_size(widths, L), nf = net_size(fw, L - 1);
+  const int64_t np = layer_offset<S>(widths, L + 1), nf = layer_offset<S>(fw, L);
   for (int e = 0; e < nnets; ++e) {
     auto mine = [&](int64_t off) { return np * e + off >= p0 && np * e + off < p1; };
     const S* fg = fgrad + nf * e;
@@ -108,9 +109,9 @@ void unfold_input_layer_grad_cpu(const int* widths, int nlayers, int nnets, int6
     }
     // Layers l >= 3: the same numbers at their own offsets.
     for (int l = 3; l <= L; ++l) {
-      const int64_t dst = layer_offset(widths, l);
+      const int64_t dst = layer_offset<S>(widths, l);
       if (!mine(dst)) continue;
-      const int64_t src = layer_offset(fw, l - 1), n = int64_t(widths[l]) * (widths[l - 1] + 1);
+      const int64_t src = layer_offset<S>(fw, l - 1), n = int64_t(widths[l]) * (widths[l - 1] + 1);
       std::copy(fg + src, fg + src + n, g + dst);
     }
   }

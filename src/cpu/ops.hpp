@@ -59,7 +59,6 @@ void transpose_weights_cpu(const int* widths, int nlayers, int nnets, int64_t p0
 // For nets whose layer 1 is the linear input layer (widths {w0, w1, w2, ...}, L >= 2): the
 // folded net of L - 1 layers, widths {w0, w2, ...}, W_f = W_2 W_1, b_f = W_2 b_1 + b_2, the
 // later layers as they are. The same function of h_0, so the backend can train on it.
-void folded_widths(const int* widths, int nlayers, int* fwidths);
 
 // The folded nets (`nnets` nets, flat like params) from the full `params`: fparams and its
 // transposed copy fparams_t (MlpNet::params_t's layout), for the layers of params that start
