@@ -1,6 +1,7 @@
 // CpuBackend<S>: upload and checks, the batch driver (split over workers, chunks, ops in the
 // order of loss-and-gradients.md), the NaN/Inf guard and Adam.
 #include "cpu/cpu_backend.hpp"
+#include "cpu/huge_pages.hpp"
 #include "cpu/upload_checks.hpp"
 
 #include <algorithm>
@@ -44,6 +45,13 @@ void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
   m_data = &data;
   m_layout = layout;
   m_have_model = false;
+  // The arrays every step streams through, in 2 MB pages (huge_pages.hpp).
+  auto huge = [](const auto& v) { cpu::back_with_huge_pages(v.data(), v.size() * sizeof(v[0])); };
+  huge(data.dgrad64);
+  huge(data.dgrad32);
+  huge(data.row_i);
+  huge(data.row_k);
+  huge(data.descriptors);
   m_fold = m_fold_request && layout.input_layer && layout.nlayers() >= 2;
   m_run = layout;
   if (m_fold) {
