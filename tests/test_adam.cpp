@@ -117,6 +117,7 @@ TEST(Adam, NonFiniteStepUpdatesNothing) {
   AdamState a0, a1;
   be.get_params(before);
   be.get_adam(a0);
+  const double f1 = data.forces[3 * data.atom_offset[1]];
   data.forces[3 * data.atom_offset[1]] = std::numeric_limits<double>::quiet_NaN();
   try {
     be.train_step(batch.data(), 3, 1e-3);
@@ -124,7 +125,10 @@ TEST(Adam, NonFiniteStepUpdatesNothing) {
   } catch (const NumericError& e) {
     EXPECT_NE(std::string(e.what()).find("loss"), std::string::npos) << e.what();
   }
-  data.forces[3 * data.atom_offset[1]] = 0.0;
+  data.forces[3 * data.atom_offset[1]] = f1;
+  be.get_params(after);
+  EXPECT_EQ(before, after);
+  const double x2 = data.descriptors[2];
   data.descriptors[2] = std::numeric_limits<double>::infinity();
   EXPECT_THROW(be.train_step(batch.data(), 3, 1e-3), NumericError);
   be.get_params(after);
@@ -133,4 +137,17 @@ TEST(Adam, NonFiniteStepUpdatesNothing) {
   EXPECT_EQ(a0.step, a1.step);
   EXPECT_EQ(a0.m, a1.m);
   EXPECT_EQ(a0.v, a1.v);
+  // With the data repaired, the next step is the one a run without the failures takes (the
+  // refused steps leave nothing behind in the backend's second copy of its state).
+  data.descriptors[2] = x2;
+  be.train_step(batch.data(), 3, 1e-3);
+  CpuBackend<float> clean(2);
+  clean.upload(data, model.layout);
+  clean.set_model(model);
+  clean.train_step(batch.data(), 3, 1e-3);
+  clean.train_step(batch.data(), 3, 1e-3);
+  std::vector<double> p_be, p_clean;
+  be.get_params(p_be);
+  clean.get_params(p_clean);
+  EXPECT_EQ(p_be, p_clean);
 }

@@ -12,19 +12,27 @@ namespace fitnn {
 namespace cpu {
 
 template <class S>
-void adam_step_cpu(S* params, const S* grad, S* m, S* v, int64_t n, double lr, double beta1,
-                   double beta2, double eps, int64_t step) {
+void adam_step_cpu(const S* params, const S* grad, const S* m, const S* v, S* params_out,
+                   S* m_out, S* v_out, int64_t n, double lr, double beta1, double beta2,
+                   double eps, int64_t step) {
   using Arr = Eigen::Array<S, Eigen::Dynamic, 1>;
   const double c1 = 1.0 - std::pow(beta1, double(step));
   const double c2 = 1.0 - std::pow(beta2, double(step));
   const S step_size = S(lr / c1);
   const S c2_sqrt = S(std::sqrt(c2));
   const S w1 = S(1.0 - beta1), b2 = S(beta2), w2 = S(1.0 - beta2), e = S(eps);
-  Eigen::Map<Arr> p(params, n), mm(m, n), vv(v, n);
-  Eigen::Map<const Arr> g(grad, n);
-  mm += w1 * (g - mm);
-  vv = vv * b2 + w2 * g * g;
-  p -= step_size * (mm / (vv.sqrt() / c2_sqrt + e));
+  Eigen::Map<const Arr> p(params, n), mm(m, n), vv(v, n), g(grad, n);
+  Eigen::Map<Arr> po(params_out, n), mo(m_out, n), vo(v_out, n);
+  // Element by element (inputs and outputs may be the same arrays).
+  mo = mm + w1 * (g - mm);
+  vo = vv * b2 + w2 * g * g;
+  po = p - step_size * (mo / (vo.sqrt() / c2_sqrt + e));
+}
+
+template <class S>
+void adam_step_cpu(S* params, const S* grad, S* m, S* v, int64_t n, double lr, double beta1,
+                   double beta2, double eps, int64_t step) {
+  adam_step_cpu<S>(params, grad, m, v, params, m, v, n, lr, beta1, beta2, eps, step);
 }
 
 template <class S>
@@ -36,6 +44,12 @@ template void scale_cpu<double>(int64_t, double, double*);
 template void scale_cpu<float>(int64_t, float, float*);
 template void adam_step_cpu<double>(double*, const double*, double*, double*, int64_t, double,
                                     double, double, double, int64_t);
+template void adam_step_cpu<double>(const double*, const double*, const double*, const double*,
+                                    double*, double*, double*, int64_t, double, double, double,
+                                    double, int64_t);
+template void adam_step_cpu<float>(const float*, const float*, const float*, const float*,
+                                   float*, float*, float*, int64_t, double, double, double,
+                                   double, int64_t);
 template void adam_step_cpu<float>(float*, const float*, float*, float*, int64_t, double,
                                    double, double, double, int64_t);
 

@@ -59,12 +59,15 @@ void CpuBackend<S>::upload(const Dataset& data, const ModelLayout& layout) {
     m_run.input_layer = false;
   }
   const int64_t np = layout.nparams(), nrun = m_run.nparams();
-  m_fparams.assign(m_fold ? size_t(nrun) : 0, S(0));
-  m_fparams_t.assign(m_fold ? size_t(nrun) : 0, S(0));
-  m_params.assign(size_t(np), S(0));
-  m_params_t.assign(size_t(np), S(0));
-  m_adam_m.assign(size_t(np), S(0));
-  m_adam_v.assign(size_t(np), S(0));
+  for (State& st : m_state) {
+    st.fparams.assign(m_fold ? size_t(nrun) : 0, S(0));
+    st.fparams_t.assign(m_fold ? size_t(nrun) : 0, S(0));
+    st.params.assign(size_t(np), S(0));
+    st.params_t.assign(size_t(np), S(0));
+    st.adam_m.assign(size_t(np), S(0));
+    st.adam_v.assign(size_t(np), S(0));
+  }
+  m_cur = 0;
   m_adam_step = 0;
   m_mean.assign(size_t(d), 0.0);
   m_std.assign(size_t(d), 1.0);
@@ -128,8 +131,8 @@ void CpuBackend<S>::set_model(const Model& model) {
     if (!(model.std[k] > 0.0) || !std::isfinite(model.std[k]) || !std::isfinite(model.mean[k]))
       throw InputError("cpu backend: standardization entry " + std::to_string(k) +
                        " is not finite or has std <= 0");
-  std::copy(model.params.begin(), model.params.end(), m_params.begin());
-  refresh_run_params(0, m_layout.nparams());
+  std::copy(model.params.begin(), model.params.end(), cur().params.begin());
+  refresh_run_params(cur(), 0, m_layout.nparams());
   m_mean = model.mean;
   m_std = model.std;
   for (int k = 0; k < d; ++k) m_std_s[k] = S(m_std[k]);
@@ -142,7 +145,7 @@ void CpuBackend<S>::set_model(const Model& model) {
 template <class S>
 void CpuBackend<S>::get_params(std::vector<double>& params) {
   check_ready("get_params()", true);
-  params.assign(m_params.begin(), m_params.end());
+  params.assign(cur().params.begin(), cur().params.end());
 }
 
 template <class S>
@@ -152,14 +155,15 @@ void CpuBackend<S>::set_adam(const AdamState& adam) {
   if ((!adam.m.empty() && adam.m.size() != np) || (!adam.v.empty() && adam.v.size() != np))
     throw InputError("cpu backend: the Adam moments have " + std::to_string(adam.m.size()) +
                      " entries, the model has " + std::to_string(np) + " parameters");
+  State& st = cur();
   if (adam.m.empty())
-    std::fill(m_adam_m.begin(), m_adam_m.end(), S(0));
+    std::fill(st.adam_m.begin(), st.adam_m.end(), S(0));
   else
-    std::copy(adam.m.begin(), adam.m.end(), m_adam_m.begin());
+    std::copy(adam.m.begin(), adam.m.end(), st.adam_m.begin());
   if (adam.v.empty())
-    std::fill(m_adam_v.begin(), m_adam_v.end(), S(0));
+    std::fill(st.adam_v.begin(), st.adam_v.end(), S(0));
   else
-    std::copy(adam.v.begin(), adam.v.end(), m_adam_v.begin());
+    std::copy(adam.v.begin(), adam.v.end(), st.adam_v.begin());
   m_adam_step = adam.step;
   m_beta1 = adam.beta1;
   m_beta2 = adam.beta2;
@@ -169,8 +173,8 @@ void CpuBackend<S>::set_adam(const AdamState& adam) {
 template <class S>
 void CpuBackend<S>::get_adam(AdamState& adam) {
   check_ready("get_adam()", false);
-  adam.m.assign(m_adam_m.begin(), m_adam_m.end());
-  adam.v.assign(m_adam_v.begin(), m_adam_v.end());
+  adam.m.assign(cur().adam_m.begin(), cur().adam_m.end());
+  adam.v.assign(cur().adam_v.begin(), cur().adam_v.end());
   adam.step = m_adam_step;
   adam.beta1 = m_beta1;
   adam.beta2 = m_beta2;
@@ -193,8 +197,9 @@ template <class S>
 cpu::MlpNet<S> CpuBackend<S>::net_view(int net) const {
   cpu::MlpNet<S> v;
   const int64_t off = m_run.nparams_per_net() * net;
-  v.params = (m_fold ? m_fparams.data() : m_params.data()) + off;
-  v.params_t = (m_fold ? m_fparams_t.data() : m_params_t.data()) + off;
+  const State& st = cur();
+  v.params = (m_fold ? st.fparams.data() : st.params.data()) + off;
+  v.params_t = (m_fold ? st.fparams_t.data() : st.params_t.data()) + off;
   v.widths = m_run.widths.data();
   v.nlayers = m_run.nlayers();
   v.act = m_run.activation;
@@ -202,22 +207,23 @@ cpu::MlpNet<S> CpuBackend<S>::net_view(int net) const {
   return v;
 }
 
-// The run nets' parameters after the layers of m_params that start in [p0, p1) changed: their
-// W^T, or with the fold the folded nets' layers made from them and W_1^T (for update_unit).
+// State st's run nets' parameters after the layers of st.params that start in [p0, p1)
+// changed: their W^T, or with the fold the folded nets' layers made from them and W_1^T (for
+// update_unit).
 template <class S>
-void CpuBackend<S>::refresh_run_params(int64_t p0, int64_t p1) {
+void CpuBackend<S>::refresh_run_params(State& st, int64_t p0, int64_t p1) {
   const int* w = m_layout.widths.data();
   const int L = m_layout.nlayers(), nnets = m_layout.nnets();
   if (!m_fold) {
-    cpu::transpose_weights_cpu(w, L, nnets, p0, p1, m_params.data(), m_params_t.data());
+    cpu::transpose_weights_cpu(w, L, nnets, p0, p1, st.params.data(), st.params_t.data());
     return;
   }
-  cpu::fold_input_layer_cpu(w, L, nnets, p0, p1, m_params.data(), m_fparams.data(),
-                            m_fparams_t.data());
+  cpu::fold_input_layer_cpu(w, L, nnets, p0, p1, st.params.data(), st.fparams.data(),
+                            st.fparams_t.data());
   for (int e = 0; e < nnets; ++e) {
     const int64_t w1 = m_layout.weight_offset(e, 1);
     if (w1 >= p0 && w1 < p1)
-      cpu::transpose_weights_cpu(w, L, nnets, w1, w1 + 1, m_params.data(), m_params_t.data());
+      cpu::transpose_weights_cpu(w, L, nnets, w1, w1 + 1, st.params.data(), st.params_t.data());
   }
 }
 
@@ -511,49 +517,56 @@ void CpuBackend<S>::set_update_sources(bool split) {
   m_stepped = false;
 }
 
-// Unit t of parameter range t (plan_update_ranges). Phase 3: worker 0's gradient += the
-// sources' (in source order; with the fold, of the folded nets, then mapped to the full
-// parameters), then whether the range is finite. Phase 4: when a step was asked
-// for and the loss and every range are finite, Adam on the range, then the run nets'
-// parameters made from it (whole layers: nothing of another range is read).
+// Unit t of parameter range t (plan_update_ranges): worker 0's gradient += the sources' (in
+// source order; with the fold, of the folded nets, then mapped to the full parameters), then
+// whether the range is finite; when a step was asked for and the loss is finite, Adam on the
+// range from the current state into the next one, then the next run nets' parameters made
+// from it (whole layers: nothing of another range is read, so no wait between the two).
+// Whether the next state is taken is decided once every range is known (finish_step).
 template <class S>
-void CpuBackend<S>::update_unit(int phase, int t, double loss) {
-  const int T = m_team.size();
+void CpuBackend<S>::update_unit(int t, double loss) {
   const int64_t p0 = m_update_cut[size_t(t)], p1 = m_update_cut[size_t(t + 1)];
   S* total = m_workers[0].grad.data();
-  if (phase == 3) {
-    const int64_t q0 = m_update_run_cut[size_t(t)], q1 = m_update_run_cut[size_t(t + 1)];
-    S* run_total = run_grad(m_workers[0]).data();
-    for (const S* src : m_grad_src)
-      for (int64_t i = q0; i < q1; ++i) run_total[i] += src[i];
-    if (m_fold)
-      cpu::unfold_input_layer_grad_cpu(m_layout.widths.data(), m_layout.nlayers(),
-                                       m_layout.nnets(), p0, p1, m_params.data(),
-                                       m_params_t.data(), run_total, total);
-    // x - x is 0 for a finite x, NaN for Inf and NaN; eight lanes so that it vectorizes.
-    S probe[8] = {};
-    int64_t i = p0;
-    for (; i + 8 <= p1; i += 8)
-      for (int j = 0; j < 8; ++j) probe[j] += total[i + j] - total[i + j];
-    for (; i < p1; ++i) probe[0] += total[i] - total[i];
-    bool finite = true;
-    for (int j = 0; j < 8; ++j) finite = finite && probe[j] == S(0);
-    m_range_finite[size_t(t)] = finite;
-    return;
-  }
-  if (!m_step || !std::isfinite(loss)) return;
-  for (int u = 0; u < T; ++u)
-    if (!m_range_finite[size_t(u)]) return;
-  cpu::adam_step_cpu(m_params.data() + p0, total + p0, m_adam_m.data() + p0,
-                     m_adam_v.data() + p0, p1 - p0, m_step_lr, m_beta1, m_beta2, m_eps,
+  const State& now = cur();
+  const int64_t q0 = m_update_run_cut[size_t(t)], q1 = m_update_run_cut[size_t(t + 1)];
+  S* run_total = run_grad(m_workers[0]).data();
+  for (const S* src : m_grad_src)
+    for (int64_t i = q0; i < q1; ++i) run_total[i] += src[i];
+  if (m_fold)
+    cpu::unfold_input_layer_grad_cpu(m_layout.widths.data(), m_layout.nlayers(),
+                                     m_layout.nnets(), p0, p1, now.params.data(),
+                                     now.params_t.data(), run_total, total);
+  // x - x is 0 for a finite x, NaN for Inf and NaN; eight lanes so that it vectorizes.
+  S probe[8] = {};
+  int64_t i = p0;
+  for (; i + 8 <= p1; i += 8)
+    for (int j = 0; j < 8; ++j) probe[j] += total[i + j] - total[i + j];
+  for (; i < p1; ++i) probe[0] += total[i] - total[i];
+  bool finite = true;
+  for (int j = 0; j < 8; ++j) finite = finite && probe[j] == S(0);
+  m_range_finite[size_t(t)] = finite;
+  if (!m_step || !finite || !std::isfinite(loss)) return;
+  State& nx = next();
+  cpu::adam_step_cpu(now.params.data() + p0, total + p0, now.adam_m.data() + p0,
+                     now.adam_v.data() + p0, nx.params.data() + p0, nx.adam_m.data() + p0,
+                     nx.adam_v.data() + p0, p1 - p0, m_step_lr, m_beta1, m_beta2, m_eps,
                      m_adam_step + 1);
-  refresh_run_params(p0, p1);
-  if (t == 0) m_stepped = true;
+  refresh_run_params(nx, p0, p1);
 }
 
 template <class S>
 void CpuBackend<S>::reduce_and_update(double loss) {
-  run_phases(3, 2, [&](int phase, int t) { update_unit(phase, t, loss); });
+  run_phases(3, 1, [&](int, int t) { update_unit(t, loss); });
+}
+
+// After a batch of train_step: the next state becomes current when the loss and every range
+// of the gradient were finite (then every range was stepped into it).
+template <class S>
+void CpuBackend<S>::finish_step(double loss) {
+  bool ok = m_step && std::isfinite(loss);
+  for (char f : m_range_finite) ok = ok && f;
+  if (ok) m_cur = 1 - m_cur;
+  m_stepped = ok;
 }
 
 // A small batch of one net (options 1 and 3) is split between the threads by ATOMS rather
@@ -566,7 +579,7 @@ bool CpuBackend<S>::can_split(Mode mode, int n, int64_t natoms, const Prediction
          natoms <= m_capacity && n <= m_capacity && natoms >= 8 * int64_t(T);
 }
 
-// Three phases (run_phases), with the gradient two more (update_unit):
+// Three phases (run_phases), with the gradient one more (3: update_unit):
 //   0. part t of the atoms: standardize, forward, beta (and the output scale);
 //   1. part t of the rows (plan_row_parts): forces, phi, the loss terms, eps, and the force
 //      adjoints into part t's buffer;
@@ -611,13 +624,13 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
       // The loss is complete after phase 1; the same sum in every thread.
       double loss = 0.0;
       for (int u = 0; u < T; ++u) loss += m_part_loss[size_t(u)];
-      update_unit(phase, t, loss);
+      update_unit(t, loss);
     }
   };
   // With the gradient: the parts' gradients summed in part order and the optimizer step,
-  // in the same job (phases 3 and 4).
+  // in the same job (phase 3).
   if (grad) set_update_sources(true);
-  run_phases(0, grad ? 5 : 2, unit);
+  run_phases(0, grad ? 4 : 2, unit);
 
   double loss = 0.0;
   for (int t = 0; t < T; ++t) loss += m_part_loss[size_t(t)];
@@ -759,6 +772,7 @@ BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
     m_step = false;
     throw;
   }
+  finish_step(stats.loss);
   m_step = false;
   if (!m_stepped) {
     std::ostringstream where;

@@ -55,6 +55,13 @@ class CpuBackend final : public Backend {
 
  private:
   enum class Mode { beta, evaluate, gradient };
+  // One copy of the trained state (m_state).
+  struct State {
+    cpu::AlignedVector<S> params, adam_m, adam_v;
+    cpu::AlignedVector<S> params_t;  // params with every W_l transposed (MlpNet::params_t; with
+                                     // m_fold only W_1^T is kept, for the gradient's unfold)
+    cpu::AlignedVector<S> fparams, fparams_t;  // with m_fold: the folded nets and their W^T
+  };
   struct Worker {
     cpu::Workspace<S> ws;
     cpu::AlignedVector<S> grad;  // (nparams) this worker's share of the gradient
@@ -81,13 +88,14 @@ class CpuBackend final : public Backend {
   template <class Unit>
   void run_phases(int first, int nphases, const Unit& unit);
   void set_update_sources(bool split);
-  void update_unit(int phase, int t, double loss);
+  void update_unit(int t, double loss);
   void reduce_and_update(double loss);
+  void finish_step(double loss);
   cpu::MlpNet<S> net_view(int net) const;
   // The gradient in the run nets' layout: wk.fgrad with the fold, else wk.grad.
   cpu::AlignedVector<S>& run_grad(Worker& wk) { return m_fold ? wk.fgrad : wk.grad; }
   S* begin_gradient(Worker& wk);
-  void refresh_run_params(int64_t p0, int64_t p1);
+  void refresh_run_params(State& st, int64_t p0, int64_t p1);
   void plan_update_ranges();
   void primal_block(cpu::Workspace<S>& ws, int net, const cpu::MlpBlock<S>& blk,
                     int64_t c0) const;
@@ -102,15 +110,18 @@ class CpuBackend final : public Backend {
   const Dataset* m_data = nullptr;
   ModelLayout m_layout;
   // The nets the passes run on: m_layout, or with m_fold its input layer folded into layer 2
-  // (widths {w0, w2, ...}) with parameters m_fparams and their transposed copy m_fparams_t,
-  // refreshed from m_params after every change (refresh_run_params).
+  // (widths {w0, w2, ...}).
   bool m_fold_request = true, m_fold = false;
   ModelLayout m_run;
-  cpu::AlignedVector<S> m_fparams, m_fparams_t;
+  // The trained state twice: the passes read m_state[m_cur]; a training step's update writes
+  // the other copy, which becomes current only when the loss and every gradient range were
+  // finite (finish_step); otherwise the parameters stay as they were, without a copy back.
+  State m_state[2];
+  int m_cur = 0;
+  State& cur() { return m_state[m_cur]; }
+  const State& cur() const { return m_state[m_cur]; }
+  State& next() { return m_state[1 - m_cur]; }
   bool m_have_model = false;
-  cpu::AlignedVector<S> m_params, m_adam_m, m_adam_v;
-  cpu::AlignedVector<S> m_params_t;   // m_params with every W_l transposed (MlpNet::params_t;
-                                      // with m_fold only W_1^T is kept, for update_unit)
   int64_t m_adam_step = 0;
   double m_beta1 = 0.9, m_beta2 = 0.999, m_eps = 1e-8;
   std::vector<double> m_mean, m_std;  // (ndesc) standardization
@@ -145,20 +156,21 @@ class CpuBackend final : public Backend {
   std::vector<int64_t> m_part_lo, m_part_hi;   // (threads) columns of each part's buffer
   std::vector<cpu::AlignedVector<S>> m_part_g;  // (threads) (ndesc, capacity) force adjoints
   // Phases of a job (run_phases): units claimed per phase, a wait for all units between.
-  static constexpr int kPhases = 5;
+  static constexpr int kPhases = 4;
   std::unique_ptr<std::atomic<char>[]> m_unit_claimed;  // (kPhases, threads) unit taken
   std::atomic<int> m_unit_done[kPhases] = {};
-  // The gradient's reduction and the optimizer step as two phases of units over parameter
+  // The gradient's reduction and the optimizer step as one phase of units over parameter
   // ranges m_update_cut (update_unit, plan_update_ranges): the sources' gradients summed into
-  // worker 0's in source order with a finiteness check, then Adam when train_step asked for
-  // it (m_step) and the refresh of the run nets' parameters (refresh_run_params).
+  // worker 0's in source order with a finiteness check, then, when train_step asked for it
+  // (m_step), Adam from the current state into the next one and the next run nets' parameters
+  // made from it (refresh_run_params).
   std::vector<int64_t> m_update_cut;    // (threads + 1) whole layers per range
   std::vector<int64_t> m_update_run_cut;  // (threads + 1) the same layers in m_run's vector
   std::vector<const S*> m_grad_src;     // gradients to add to worker 0's, in order
   std::vector<char> m_range_finite;     // (threads) the range's summed gradient is finite
   bool m_step = false;                  // the batch ends with Adam at rate m_step_lr
   double m_step_lr = 0.0;
-  bool m_stepped = false;               // Adam ran on this batch
+  bool m_stepped = false;               // the batch's step was taken (finish_step)
 };
 
 extern template class CpuBackend<double>;

@@ -205,6 +205,12 @@ void scale_cpu(int64_t n, S s, S* x);
 template <class S>
 void adam_step_cpu(S* params, const S* grad, S* m, S* v, int64_t n, double lr, double beta1,
                    double beta2, double eps, int64_t step);
+// The same step (the same bits) from (params, m, v) into (params_out, m_out, v_out), which may
+// be the inputs: the CPU backend steps from one copy of its state into the other.
+template <class S>
+void adam_step_cpu(const S* params, const S* grad, const S* m, const S* v, S* params_out,
+                   S* m_out, S* v_out, int64_t n, double lr, double beta1, double beta2,
+                   double eps, int64_t step);
 
 }  // namespace cpu
 }  // namespace fitnn
