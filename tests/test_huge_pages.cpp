@@ -63,6 +63,9 @@ TEST(HugePages, OnlyWholePagesInsideTheRange) {
   EXPECT_EQ(back_with_huge_pages(m.p, kMB2 - 8).eligible, 0u);
   EXPECT_EQ(back_with_huge_pages(nullptr, 4 * kMB2).eligible, 0u);
   EXPECT_EQ(back_with_huge_pages(m.p, 0).eligible, 0u);
+  // A collapse limit: at most that many bytes now.
+  EXPECT_LE(back_with_huge_pages(m.p, 3 * kMB2, kMB2).collapsed, kMB2);
+  EXPECT_EQ(back_with_huge_pages(m.p, 3 * kMB2, 0).collapsed, 0u);
   // A std::vector (whatever its alignment) keeps its values.
   std::vector<double> v(size_t(3 * kMB2 / sizeof(double)));
   for (size_t i = 0; i < v.size(); ++i) v[i] = double(i % 1000) - 3.25;

@@ -23,7 +23,7 @@ constexpr int MADV_COLLAPSE = 25;  // Linux 6.1 (older headers lack the name)
 
 }  // namespace
 
-HugePageResult back_with_huge_pages(const void* p, size_t bytes) {
+HugePageResult back_with_huge_pages(const void* p, size_t bytes, size_t collapse_limit) {
   HugePageResult r;
   const uintptr_t begin = reinterpret_cast<uintptr_t>(p);
   const uintptr_t lo = (begin + kHugePage - 1) & ~(kHugePage - 1);
@@ -36,7 +36,7 @@ HugePageResult back_with_huge_pages(const void* p, size_t bytes) {
   const bool marked = madvise(a, r.eligible, MADV_HUGEPAGE) == 0;
   // MADV_COLLAPSE works page by page and may succeed in part (EAGAIN/ENOMEM); collapse the
   // 2 MB pages one at a time so that the count is exact and one failure does not stop the rest.
-  for (uintptr_t q = lo; q < hi; q += kHugePage)
+  for (uintptr_t q = lo; q < hi && r.collapsed + kHugePage <= collapse_limit; q += kHugePage)
     if (madvise(reinterpret_cast<void*>(q), kHugePage, MADV_COLLAPSE) == 0) {
       r.collapsed += kHugePage;
     } else if (errno == EINVAL) {

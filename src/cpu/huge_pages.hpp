@@ -17,11 +17,13 @@ struct HugePageResult {
 };
 
 // Asks the kernel to back the whole 2 MB pages inside [p, p + bytes) with huge pages now
-// (MADV_COLLAPSE, Linux 6.1+; the contents are kept), else marks them MADV_HUGEPAGE so that
-// khugepaged merges them later. Never fails: where neither is possible (another OS, THP
-// disabled, an old kernel, no free huge pages) it leaves the memory as it is. Only call it on
-// memory the caller owns and keeps allocated (a heap array, not a file mapping).
-HugePageResult back_with_huge_pages(const void* p, size_t bytes);
+// (MADV_COLLAPSE, Linux 6.1+; the contents are kept), at most `collapse_limit` bytes of them
+// (collapsing copies the pages: ~1 s per GB here), and marks them all MADV_HUGEPAGE so that
+// khugepaged may merge the rest later. Never fails: where neither is possible (another OS,
+// THP disabled, an old kernel, no free huge pages) it leaves the memory as it is. Only call
+// it on memory the caller owns and keeps allocated (a heap array, not a file mapping).
+HugePageResult back_with_huge_pages(const void* p, size_t bytes,
+                                    size_t collapse_limit = size_t(-1));
 
 // Bytes of [p, p + bytes) that are backed by huge pages now, from /proc/self/smaps; -1 where
 // that cannot be read (tests, logs).
