@@ -299,7 +299,8 @@ void CpuBackend<S>::primal_block(cpu::Workspace<S>& ws, int net, const cpu::MlpB
 }
 
 // Configurations [m0, m0 + mc) of the plan: energies, forces (and with `grad` phi and g in the
-// same pass over the rows), the loss terms and eps. Returns their loss.
+// same pass over the rows), the loss terms and eps. Returns their loss (loss_cpu's sum; phi is
+// the rows pass's, not formed a second time).
 template <class S>
 template <class Dg>
 double CpuBackend<S>::rows_and_loss(cpu::Workspace<S>& ws, int m0, int mc, bool grad,
@@ -319,10 +320,14 @@ double CpuBackend<S>::rows_and_loss(cpu::Workspace<S>& ws, int m0, int mc, bool 
   else
     force_contract_cpu(mc, cf, data.row_offset.data(), base, cols, data.row_i.data(),
                        data.row_k.data(), dgrad, d, ws.beta.data(), ws.forces.data());
-  return loss_cpu(mc, cf, data.atom_offset.data(), data.energy.data(), data.forces.data(),
-                  data.eweight.data(), data.fweight.data(), base, cols, ws.energy.data() + m0,
-                  ws.forces.data(), m_inv_m, ws.eps.data() + m0, ws.phi.data(),
-                  grad ? ws.eps_col.data() : nullptr);
+  double loss = 0.0;
+  for (int m = 0; m < mc; ++m)
+    loss += loss_part_cpu(m, cf, 0, int(3 * (base[m + 1] - base[m])), true,
+                          data.atom_offset.data(), data.energy.data(), data.forces.data(),
+                          data.eweight.data(), data.fweight.data(), base, cols,
+                          ws.energy.data() + m0, ws.forces.data(), m_inv_m, ws.eps.data() + m0,
+                          grad ? ws.eps_col.data() : nullptr);
+  return loss;
 }
 
 // Columns [c0, c0 + blk.n) of net `net`: the adjoints of s z_L and s beta with respect to z_L

@@ -65,7 +65,7 @@ double loss_cpu(int nconf, const int64_t* configs, const int64_t* atom_offset,
     const double* ft = forces_target + 3 * atom_offset[c];
     const S* fp = forces + 3 * base;
     S* ph = phi + 3 * base;
-    const double pscale = 2.0 * (fweight[c] / (3.0 * double(natoms))) * inv_m;
+    const double pscale = force_adjoint_scale(fweight[c], natoms, inv_m);
     for (int64_t k = 0; k < 3 * natoms; ++k) ph[k] = S(pscale * (double(fp[k]) - ft[k]));
   }
   return loss;

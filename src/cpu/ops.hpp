@@ -165,6 +165,12 @@ void force_rows_part_cpu(int m, const int64_t* configs, int64_t r0, int64_t r1, 
                          const int32_t* row_i, const int32_t* row_k, const Dg* dgrad, int d,
                          const S* beta, double inv_m, S* forces, S* phi, S* g);
 
+// phi_k = force_adjoint_scale(wF, N, 1/M) (F_k - f_k): 2 wF / (3 N) / M, formed in this one
+// place so that loss_cpu and the rows passes give the same bits.
+inline double force_adjoint_scale(double fweight, int64_t natoms, double inv_m) {
+  return 2.0 * (fweight / (3.0 * double(natoms))) * inv_m;
+}
+
 // ---- Energies, loss and adjoints -----------------------------------------------------------
 // E_m = sum of the atom energies of configuration m (atom_energy in column order), in double.
 template <class S>

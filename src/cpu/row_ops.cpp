@@ -250,8 +250,7 @@ struct RowOps {
     S* f = forces + 3 * base;
     S* p = phi + 3 * base;
     const double* ft = forces_target + 3 * atom_offset[c];
-    // phi exactly as loss_cpu forms it.
-    const double pscale = 2.0 * (fweight[c] / (3.0 * double(natoms))) * inv_m;
+    const double pscale = force_adjoint_scale(fweight[c], natoms, inv_m);
     for (int k = k0; k < k1; ++k) {
       f[k] = S(0);
       p[k] = S(pscale * (0.0 - ft[k]));
