@@ -150,7 +150,8 @@ TEST(CpuOps, SoftplusExtremesAndAnyLength) {
 namespace {
 
 // small_gemm against plain long-double loops: every row-tile case (M below one vector, one or
-// two vectors with an overlapping last tile), every column remainder, both operand layouts of
+// two vectors with an overlapping last tile, 4-vector tiles followed by 0, 1 or 2 vectors of
+// rows), every column remainder of both tile widths, both operand layouts of
 // the MLP (B's columns contiguous in k, and B's rows contiguous), bias and accumulation; the
 // entries of C outside the product are checked untouched.
 template <class S>
@@ -158,8 +159,8 @@ void check_small_gemm(double tol) {
   std::mt19937_64 gen(17);
   std::uniform_real_distribution<double> u(-1, 1);
   int cases = 0;
-  for (int M : {1, 5, 8, 13, 16, 17, 30, 33, 64, 70})
-    for (int N : {1, 2, 3, 5, 7, 8, 9, 17, 23})
+  for (int M : {1, 5, 8, 13, 16, 17, 30, 33, 40, 48, 64, 70, 100})
+    for (int N : {1, 2, 3, 5, 6, 7, 8, 9, 10, 17, 23})
       for (int K : {1, 7, 30})
         for (int layout = 0; layout < 2; ++layout)
           for (int mode = 0; mode < 3; ++mode) {  // plain, bias, accumulate
@@ -191,7 +192,7 @@ void check_small_gemm(double tol) {
               }
             ++cases;
           }
-  EXPECT_EQ(cases, 10 * 9 * 3 * 2 * 3);
+  EXPECT_EQ(cases, 13 * 11 * 3 * 2 * 3);
 }
 
 }  // namespace
