@@ -2,7 +2,8 @@
 // fused over ALL parameters of all nets in one kernel, plus the graph-friendly variant that
 // reads the step's scalars from device memory and the NaN/Inf guard that feeds it:
 //   m <- m + (1 - beta1) (g - m),  v <- beta2 v + (1 - beta2) g^2,
-//   p <- p - (lr / c1) m / (sqrt(v) / sqrt(c2) + eps),  c1 = 1 - beta1^t, c2 = 1 - beta2^t.
+//   p <- p - (lr / c1) m / (sqrt(v) / sqrt(c2) + eps),  c1 = 1 - beta1^t, c2 = 1 - beta2^t,
+// with sqrt(v) / sqrt(c2) taken as sqrt(v) (1 / sqrt(c2)) as adam_step_cpu does.
 // The scalar factors are formed on the host in double exactly as adam_step_cpu forms them;
 // the per-parameter arithmetic is in S with explicitly rounded operations (no fused
 // multiply-add), so that it matches the CPU's operation by operation.
@@ -36,22 +37,22 @@ __device__ __forceinline__ float r_div(float a, float b) { return __fdiv_rn(a, b
 __device__ __forceinline__ float r_sqrt(float a) { return __fsqrt_rn(a); }
 
 template <class S>
-__device__ __forceinline__ void adam_one(S& p, S g, S& m, S& v, S step_size, S c2_sqrt, S w1,
+__device__ __forceinline__ void adam_one(S& p, S g, S& m, S& v, S step_size, S inv_c2_sqrt, S w1,
                                          S b2, S w2, S e) {
   m = r_add(m, r_mul(w1, r_sub(g, m)));
   v = r_add(r_mul(v, b2), r_mul(r_mul(w2, g), g));
-  const S denom = r_add(r_div(r_sqrt(v), c2_sqrt), e);
+  const S denom = r_add(r_mul(r_sqrt(v), inv_c2_sqrt), e);
   p = r_sub(p, r_mul(step_size, r_div(m, denom)));
 }
 
 template <class S>
 __global__ void adam_kernel(S* __restrict__ params, const S* __restrict__ grad,
                             S* __restrict__ m, S* __restrict__ v, int64_t n, S step_size,
-                            S c2_sqrt, S w1, S b2, S w2, S e) {
+                            S inv_c2_sqrt, S w1, S b2, S w2, S e) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     S p = params[i], mi = m[i], vi = v[i];
-    adam_one(p, grad[i], mi, vi, step_size, c2_sqrt, w1, b2, w2, e);
+    adam_one(p, grad[i], mi, vi, step_size, inv_c2_sqrt, w1, b2, w2, e);
     params[i] = p;
     m[i] = mi;
     v[i] = vi;
@@ -65,12 +66,12 @@ __global__ void adam_device_kernel(S* __restrict__ params, const S* __restrict__
                                    const int* __restrict__ bad,
                                    const double* __restrict__ loss) {
   if (*bad != 0 || !isfinite(*loss)) return;  // the NaN guard: nothing is updated
-  const S step_size = S(sc->step_size), c2_sqrt = S(sc->c2_sqrt), w1 = S(sc->w1),
+  const S step_size = S(sc->step_size), inv_c2_sqrt = S(sc->inv_c2_sqrt), w1 = S(sc->w1),
           b2 = S(sc->b2), w2 = S(sc->w2), e = S(sc->eps);
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     S p = params[i], mi = m[i], vi = v[i];
-    adam_one(p, grad[i], mi, vi, step_size, c2_sqrt, w1, b2, w2, e);
+    adam_one(p, grad[i], mi, vi, step_size, inv_c2_sqrt, w1, b2, w2, e);
     params[i] = p;
     m[i] = mi;
     v[i] = vi;
@@ -97,7 +98,7 @@ AdamScalars adam_scalars(double lr, double beta1, double beta2, double eps, int6
   const double c1 = 1.0 - std::pow(beta1, double(step));
   const double c2 = 1.0 - std::pow(beta2, double(step));
   s.step_size = lr / c1;
-  s.c2_sqrt = std::sqrt(c2);
+  s.inv_c2_sqrt = 1.0 / std::sqrt(c2);
   s.w1 = 1.0 - beta1;
   s.b2 = beta2;
   s.w2 = 1.0 - beta2;
@@ -125,7 +126,7 @@ void adam_step_cuda(const CudaContext& ctx, S* params, const S* grad, S* m, S* v
   if (n <= 0) return;
   const AdamScalars s = adam_scalars(lr, beta1, beta2, eps, step);
   adam_kernel<S><<<param_blocks(n), kThreads, 0, stream_of(ctx)>>>(
-      params, grad, m, v, n, S(s.step_size), S(s.c2_sqrt), S(s.w1), S(s.b2), S(s.w2),
+      params, grad, m, v, n, S(s.step_size), S(s.inv_c2_sqrt), S(s.w1), S(s.b2), S(s.w2),
       S(s.eps));
   FITNN_CUDA_LAUNCH_CHECK();
 }

@@ -164,7 +164,7 @@ void adam_step_cuda(const CudaContext& ctx, S* params, const S* grad, S* m, S* v
 // graph-friendly variant from device memory (so one captured graph serves every step).
 struct AdamScalars {
   double step_size = 0.0;  // lr / (1 - beta1^t)
-  double c2_sqrt = 1.0;    // sqrt(1 - beta2^t)
+  double inv_c2_sqrt = 1.0;  // 1 / sqrt(1 - beta2^t)
   double w1 = 0.1, b2 = 0.999, w2 = 0.001, eps = 1e-8;
 };
 AdamScalars adam_scalars(double lr, double beta1, double beta2, double eps, int64_t step);
