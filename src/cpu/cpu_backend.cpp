@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <sstream>
 
 #include "fitnn/errors.hpp"
@@ -474,18 +475,28 @@ BatchStats CpuBackend<S>::run(const int64_t* configs, int n, Mode mode, Predicti
   if (beta) beta->assign(size_t(stats.natoms * m_layout.ndesc), 0.0);
   // Workers are units of work claimed by whichever thread is free (see thread_team.hpp); each
   // has its own work arrays and gradient, so the result does not depend on who ran it.
-  m_next_worker.store(0);
-  const int nworkers = int(m_workers.size());
-  auto job = [&](int) {
-    for (int w; (w = m_next_worker.fetch_add(1)) < nworkers;) run_worker(w, mode, pred, beta);
-  };
-  m_team.run(job);
-  for (const auto& wk : m_workers) stats.loss += wk.loss;
   if (mode == Mode::gradient) {
-    // The total gradient is summed into worker 0's, in worker order (deterministic).
+    // One job: the workers as the units of phase 2, then the update (phase 3: the total
+    // gradient summed into worker 0's in worker order, the step when train_step asked).
     set_update_sources(false);
-    reduce_and_update(stats.loss);
+    run_phases(2, 2, [&](int phase, int t) {
+      if (phase == 2) {
+        run_worker(t, mode, pred, beta);
+        return;
+      }
+      double loss = 0.0;  // the same sum, in worker order, in every unit
+      for (const auto& wk : m_workers) loss += wk.loss;
+      update_unit(t, loss);
+    });
+  } else {
+    m_next_worker.store(0);
+    const int nworkers = int(m_workers.size());
+    auto job = [&](int) {
+      for (int w; (w = m_next_worker.fetch_add(1)) < nworkers;) run_worker(w, mode, pred, beta);
+    };
+    m_team.run(job);
   }
+  for (const auto& wk : m_workers) stats.loss += wk.loss;
   return stats;
 }
 
@@ -494,6 +505,8 @@ BatchStats CpuBackend<S>::run(const int64_t* configs, int n, Mode mode, Predicti
 // (a thread that never joins only means the other does it all; results do not depend on which
 // thread ran a unit). Thread w looks at unit w first: part w's atoms, rows and parameters stay
 // in one core's caches from phase to phase and step to step, unless that thread is late.
+// A unit that throws still counts as done (no thread is left waiting for it), the units of
+// later phases are skipped, and the first exception is rethrown once the job is over.
 template <class S>
 template <class Unit>
 void CpuBackend<S>::run_phases(int first, int nphases, const Unit& unit) {
@@ -502,19 +515,28 @@ void CpuBackend<S>::run_phases(int first, int nphases, const Unit& unit) {
     for (int t = 0; t < T; ++t) m_unit_claimed[size_t(p * T + t)].store(0);
     m_unit_done[p].store(0);
   }
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;  // the first unit's exception (written under `failed`)
   auto job = [&](int w) {
     for (int p = first; p < first + nphases; ++p) {
       std::atomic<char>* claimed = m_unit_claimed.get() + p * T;
       for (int i = 0; i < T; ++i) {
         const int t = (w + i) % T;
         if (claimed[t].load(std::memory_order_relaxed) || claimed[t].exchange(1)) continue;
-        unit(p, t);
+        if (!failed.load(std::memory_order_relaxed)) {
+          try {
+            unit(p, t);
+          } catch (...) {
+            if (!failed.exchange(true)) error = std::current_exception();
+          }
+        }
         m_unit_done[p].fetch_add(1, std::memory_order_release);
       }
       while (m_unit_done[p].load(std::memory_order_acquire) < T) cpu::cpu_relax();
     }
   };
   m_team.run(job);
+  if (failed.load()) std::rethrow_exception(error);
 }
 
 // The gradients to add to worker 0's: the other workers' (that had configurations), or with
@@ -564,11 +586,6 @@ void CpuBackend<S>::update_unit(int t, double loss) {
                      nx.adam_v.data() + p0, p1 - p0, m_step_lr, m_beta1, m_beta2, m_eps,
                      m_adam_step + 1);
   refresh_run_params(nx, p0, p1);
-}
-
-template <class S>
-void CpuBackend<S>::reduce_and_update(double loss) {
-  run_phases(3, 1, [&](int, int t) { update_unit(t, loss); });
 }
 
 // After a batch of train_step: the next state becomes current when the loss and every range

@@ -89,7 +89,6 @@ class CpuBackend final : public Backend {
   void run_phases(int first, int nphases, const Unit& unit);
   void set_update_sources(bool split);
   void update_unit(int t, double loss);
-  void reduce_and_update(double loss);
   void finish_step(double loss);
   cpu::MlpNet<S> net_view(int net) const;
   // The gradient in the run nets' layout: wk.fgrad with the fold, else wk.grad.
