@@ -548,7 +548,6 @@ void CpuBackend<S>::set_update_sources(bool split) {
     if (split || !m_workers[w].items.empty())
       m_grad_src.push_back(run_grad(m_workers[w]).data());
   m_range_finite.assign(size_t(m_team.size()), 1);
-  m_stepped = false;
 }
 
 // Unit t of parameter range t (plan_update_ranges): worker 0's gradient += the sources' (in
@@ -589,13 +588,13 @@ void CpuBackend<S>::update_unit(int t, double loss) {
 }
 
 // After a batch of train_step: the next state becomes current when the loss and every range
-// of the gradient were finite (then every range was stepped into it).
+// of the gradient were finite (then every range was stepped into it). Returns whether it did.
 template <class S>
-void CpuBackend<S>::finish_step(double loss) {
+bool CpuBackend<S>::finish_step(double loss) {
   bool ok = m_step && std::isfinite(loss);
   for (char f : m_range_finite) ok = ok && f;
   if (ok) m_cur = 1 - m_cur;
-  m_stepped = ok;
+  return ok;
 }
 
 // A small batch of one net (options 1 and 3) is split between the threads by ATOMS rather
@@ -801,9 +800,9 @@ BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
     m_step = false;
     throw;
   }
-  finish_step(stats.loss);
+  const bool stepped = finish_step(stats.loss);
   m_step = false;
-  if (!m_stepped) {
+  if (!stepped) {
     std::ostringstream where;
     where << "training step " << m_adam_step + 1 << " (" << name() << ", batch of " << n
           << " configurations starting with dataset configuration "

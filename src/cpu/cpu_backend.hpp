@@ -89,7 +89,7 @@ class CpuBackend final : public Backend {
   void run_phases(int first, int nphases, const Unit& unit);
   void set_update_sources(bool split);
   void update_unit(int t, double loss);
-  void finish_step(double loss);
+  bool finish_step(double loss);
   cpu::MlpNet<S> net_view(int net) const;
   // The gradient in the run nets' layout: wk.fgrad with the fold, else wk.grad.
   cpu::AlignedVector<S>& run_grad(Worker& wk) { return m_fold ? wk.fgrad : wk.grad; }
@@ -169,7 +169,6 @@ class CpuBackend final : public Backend {
   std::vector<char> m_range_finite;     // (threads) the range's summed gradient is finite
   bool m_step = false;                  // the batch ends with Adam at rate m_step_lr
   double m_step_lr = 0.0;
-  bool m_stepped = false;               // the batch's step was taken (finish_step)
 };
 
 extern template class CpuBackend<double>;

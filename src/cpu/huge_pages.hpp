@@ -1,7 +1,7 @@
 // Backing large, already filled arrays with 2 MB pages (Linux transparent huge pages). The CPU
 // backend streams the dataset's derivative rows once per epoch: tens of MB (Ta) to GB (WBe)
 // read in 4 kB pages cost a TLB miss every 16 rows of 30 doubles, and in a virtual machine
-// every miss is a two-level page walk. With 2 MB pages the Ta epoch is ~8% faster here
+// every miss is a two-level page walk. With 2 MB pages the Ta epoch is ~5% faster here
 // (docs/PERFORMANCE.md).
 #pragma once
 #include <cstddef>
