@@ -202,6 +202,31 @@ TEST(CpuOps, SmallGemmMatchesNaiveLoops) {
   check_small_gemm<float>(4e-7);
 }
 
+// Transposes of every shape around the 8 x 8 register blocks (whole blocks, row and column
+// remainders, fewer than 8 of either): each value lands at its transposed place, exactly.
+template <class S>
+void check_transpose() {
+  int cases = 0;
+  for (int rows : {1, 3, 7, 8, 9, 15, 16, 17, 30, 64})
+    for (int cols : {1, 5, 8, 11, 16, 24, 30, 31, 64}) {
+      std::vector<S> src(size_t(rows) * cols), dst(src.size() + 8, S(-1));
+      for (size_t i = 0; i < src.size(); ++i) src[i] = S(i) + S(0.25);
+      transpose_cpu<S>(rows, cols, src.data(), dst.data());
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c)
+          ASSERT_EQ(dst[size_t(c) * rows + r], src[size_t(r) * cols + c])
+              << rows << " x " << cols << " at " << r << ", " << c;
+      for (size_t i = src.size(); i < dst.size(); ++i) ASSERT_EQ(dst[i], S(-1)) << "wrote past the end";
+      ++cases;
+    }
+  EXPECT_EQ(cases, 90);
+}
+
+TEST(CpuOps, TransposeMatchesDefinition) {
+  check_transpose<double>();
+  check_transpose<float>();
+}
+
 // The MLP ops over blocks (option 2: one block per element) against the per-atom reference.
 TEST(CpuOps, MlpPassesMatchPerAtomReference) {
   for (int option : {1, 2, 3}) {

@@ -55,11 +55,17 @@ void fold_input_layer_cpu(const int* widths, int nlayers, int nnets, int64_t p0,
       const S* b2 = W2 + int64_t(w2) * w1;
       small_gemm<S>(w0, w2, w1, W1, w0, W2, w1, 1, nullptr, false, f, w0);
       transpose_cpu(w2, w0, f, ft);
+      // b_f: eight outputs at once, each summed in order over a (eight independent chains
+      // instead of one: the loop is bound by the add latency otherwise).
       S* bf = f + int64_t(w2) * w0;
-      for (int o = 0; o < w2; ++o) {
-        S s = b2[o];
-        for (int a = 0; a < w1; ++a) s += W2[int64_t(o) * w1 + a] * b1[a];
-        bf[o] = ft[int64_t(w2) * w0 + o] = s;
+      constexpr int kC = 8;
+      for (int o0 = 0; o0 < w2; o0 += kC) {
+        const int nc = std::min(kC, w2 - o0);
+        S s[kC];
+        for (int c = 0; c < nc; ++c) s[c] = b2[o0 + c];
+        for (int a = 0; a < w1; ++a)
+          for (int c = 0; c < nc; ++c) s[c] += W2[int64_t(o0 + c) * w1 + a] * b1[a];
+        for (int c = 0; c < nc; ++c) bf[o0 + c] = ft[int64_t(w2) * w0 + o0 + c] = s[c];
       }
     }
     // Layers l >= 3: folded layer l - 1, copied, and transposed like transpose_weights_cpu.

@@ -5,6 +5,7 @@
 // steps are Eigen array expressions.
 #include <Eigen/Core>
 #include <algorithm>
+#include <cstring>
 
 #include "cpu/ops.hpp"
 #include "cpu/small_gemm.hpp"
@@ -160,17 +161,48 @@ void mlp_reverse_cpu(const MlpNet<S>& net, const MlpBlock<S>& blk, const S* eps,
   }
 }
 
+namespace {
+
+// 8 x 8 block of src (rows of stride lds) into dst (rows of stride ldd), transposed, in
+// registers: three rounds of two-input shuffles (pairs of rows, pairs of pairs, halves), 24
+// shuffles for 64 values against 64 scalar loads and stores, each store to another line.
+template <class S>
+inline void transpose_8x8(const S* src, int64_t lds, S* dst, int64_t ldd) {
+  typedef S V __attribute__((vector_size(8 * sizeof(S))));
+  V r[8], t[8];
+  for (int i = 0; i < 8; ++i) std::memcpy(&r[i], src + i * lds, sizeof(V));
+  for (int i = 0; i < 8; i += 2) {  // t[i] = (r_i0 r_(i+1)0 r_i2 ...), t[i+1] the odd columns
+    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4)  // column c of rows i..i+3 in lanes 0-3 (c < 4) or 4-7
+    for (int j = 0; j < 2; ++j) {
+      r[i + j] = __builtin_shufflevector(t[i + j], t[i + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      r[i + j + 2] = __builtin_shufflevector(t[i + j], t[i + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int c = 0; c < 4; ++c) {  // rows 0-3 from r[c], rows 4-7 from r[c + 4]
+    const V lo = __builtin_shufflevector(r[c], r[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    const V hi = __builtin_shufflevector(r[c], r[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    std::memcpy(dst + c * ldd, &lo, sizeof(V));
+    std::memcpy(dst + (c + 4) * ldd, &hi, sizeof(V));
+  }
+}
+
+}  // namespace
+
 template <class S>
 void transpose_cpu(int rows, int cols, const S* src, S* dst) {
-  // 8 x 8 tiles: each tile reads 8 lines of src and writes 8 lines of dst (a plain column
-  // walk over a 64-wide matrix touches a new line with every load).
+  // Whole 8 x 8 blocks in registers; the last rows % 8 and cols % 8 one value at a time.
   constexpr int kT = 8;
-  for (int r0 = 0; r0 < rows; r0 += kT)
-    for (int c0 = 0; c0 < cols; c0 += kT) {
-      const int r1 = std::min(rows, r0 + kT), c1 = std::min(cols, c0 + kT);
-      for (int c = c0; c < c1; ++c)
-        for (int r = r0; r < r1; ++r) dst[int64_t(c) * rows + r] = src[int64_t(r) * cols + c];
-    }
+  const int rfull = rows / kT * kT, cfull = cols / kT * kT;
+  for (int r0 = 0; r0 < rfull; r0 += kT) {
+    for (int c0 = 0; c0 < cfull; c0 += kT)
+      transpose_8x8(src + int64_t(r0) * cols + c0, cols, dst + int64_t(c0) * rows + r0, rows);
+    for (int c = cfull; c < cols; ++c)
+      for (int r = r0; r < r0 + kT; ++r) dst[int64_t(c) * rows + r] = src[int64_t(r) * cols + c];
+  }
+  for (int c = 0; c < cols; ++c)
+    for (int r = rfull; r < rows; ++r) dst[int64_t(c) * rows + r] = src[int64_t(r) * cols + c];
 }
 
 template <class S>
