@@ -216,7 +216,8 @@ void check_transpose() {
         for (int c = 0; c < cols; ++c)
           ASSERT_EQ(dst[size_t(c) * rows + r], src[size_t(r) * cols + c])
               << rows << " x " << cols << " at " << r << ", " << c;
-      for (size_t i = src.size(); i < dst.size(); ++i) ASSERT_EQ(dst[i], S(-1)) << "wrote past the end";
+      for (size_t i = src.size(); i < dst.size(); ++i)
+        ASSERT_EQ(dst[i], S(-1)) << "wrote past the end";
       ++cases;
     }
   EXPECT_EQ(cases, 90);
