@@ -1,7 +1,7 @@
 // Small synthetic Datasets and Configs for the trainer, checkpoint and output tests: random
 // descriptors, derivative rows and targets (no LAMMPS), with the sorting and offsets the
 // Dataset contract requires. Also a Backend decorator that injects failures or raises the
-// stop flag after a given number of training steps.
+// stop flag after a given number of training steps, and a capture of the log.
 #pragma once
 #include <cstdint>
 #include <csignal>
@@ -14,6 +14,7 @@
 #include "fitnn/config.hpp"
 #include "fitnn/dataset.hpp"
 #include "fitnn/errors.hpp"
+#include "fitnn/log.hpp"
 
 namespace fitnn_test {
 
@@ -117,6 +118,20 @@ class ScriptedBackend : public fitnn::Backend {
 
  private:
   fitnn::Backend& m_inner;
+};
+
+// Captures the log for a test; restores the default output afterwards.
+struct LogCapture {
+  std::vector<std::string> lines;
+  LogCapture() {
+    fitnn::set_log_sink([this](fitnn::LogLevel, const std::string& m) { lines.push_back(m); });
+  }
+  ~LogCapture() { fitnn::set_log_sink(nullptr); }
+  bool contains(const std::string& s) const {
+    for (const std::string& l : lines)
+      if (l.find(s) != std::string::npos) return true;
+    return false;
+  }
 };
 
 }  // namespace fitnn_test

@@ -1,5 +1,7 @@
-// CpuBackend<S>: upload and checks, the batch driver (split over workers, chunks, ops in the
-// order of loss-and-gradients.md), the NaN/Inf guard and Adam.
+// CpuBackend<S>: upload and checks, and the batch driver: a batch split over workers (chunks
+// through the ops in the order of loss-and-gradients.md) or over atoms and rows (run_split),
+// in phases of one job. The optimizer's side of a step is in cpu_update.cpp, the cutting of a
+// batch's rows into parts in row_parts.cpp.
 #include "cpu/cpu_backend.hpp"
 #include "cpu/huge_pages.hpp"
 #include "cpu/upload_checks.hpp"
@@ -7,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
-#include <sstream>
 
 #include "fitnn/errors.hpp"
 
@@ -213,58 +214,6 @@ cpu::MlpNet<S> CpuBackend<S>::net_view(int net) const {
   v.act = m_run.activation;
   v.linear_first = m_run.input_layer;
   return v;
-}
-
-// State st's run nets' parameters after the layers of st.params that start in [p0, p1)
-// changed: their W^T, or with the fold the folded nets' layers made from them and W_1^T (for
-// update_unit).
-template <class S>
-void CpuBackend<S>::refresh_run_params(State& st, int64_t p0, int64_t p1) {
-  const int* w = m_layout.widths.data();
-  const int L = m_layout.nlayers(), nnets = m_layout.nnets();
-  if (!m_fold) {
-    cpu::transpose_weights_cpu(w, L, nnets, p0, p1, st.params.data(), st.params_t.data());
-    return;
-  }
-  cpu::fold_input_layer_cpu(w, L, nnets, p0, p1, st.params.data(), st.fparams.data(),
-                            st.fparams_t.data());
-  for (int e = 0; e < nnets; ++e) {
-    const int64_t w1 = m_layout.weight_offset(e, 1);
-    if (w1 >= p0 && w1 < p1)
-      cpu::transpose_weights_cpu(w, L, nnets, w1, w1 + 1, st.params.data(), st.params_t.data());
-  }
-}
-
-// The parameter ranges of update_unit: whole layers (with the fold, layers 1 and 2 of a net
-// together) in T parts of about equal size, so that a unit's refresh of the run nets reads
-// only parameters its own Adam step wrote (no barrier between them, no lines from the other
-// cores).
-template <class S>
-void CpuBackend<S>::plan_update_ranges() {
-  const int T = m_team.size();
-  const int64_t np = m_layout.nparams();
-  // End of every group of layers, ascending, in the full vector and in the run nets' vector.
-  std::vector<int64_t> ends, run_ends;
-  for (int e = 0; e < m_layout.nnets(); ++e)
-    for (int l = 1; l <= m_layout.nlayers(); ++l) {
-      if (m_fold && l == 1) continue;
-      ends.push_back(m_layout.bias_offset(e, l) + m_layout.widths[l]);
-      const int lr = m_fold ? l - 1 : l;
-      run_ends.push_back(m_run.bias_offset(e, lr) + m_run.widths[lr]);
-    }
-  m_update_cut.assign(size_t(T + 1), np);
-  m_update_run_cut.assign(size_t(T + 1), m_run.nparams());
-  m_update_cut[0] = m_update_run_cut[0] = 0;
-  for (int t = 1; t < T; ++t) {
-    const double target = double(np) * t / T;
-    size_t best = ends.size() - 1;
-    for (size_t b = 0; b < ends.size(); ++b)
-      if (ends[b] >= m_update_cut[size_t(t - 1)] &&
-          std::abs(double(ends[b]) - target) < std::abs(double(ends[best]) - target))
-        best = b;
-    m_update_cut[size_t(t)] = ends[best];
-    m_update_run_cut[size_t(t)] = run_ends[best];
-  }
 }
 
 // A unit of work's gradient: zeroed, in the run nets' layout (the passes accumulate into it;
@@ -539,64 +488,6 @@ void CpuBackend<S>::run_phases(int first, int nphases, const Unit& unit) {
   if (failed.load()) std::rethrow_exception(error);
 }
 
-// The gradients to add to worker 0's: the other workers' (that had configurations), or with
-// `split` the other parts' (run_split's part t accumulates into worker t's gradient).
-template <class S>
-void CpuBackend<S>::set_update_sources(bool split) {
-  m_grad_src.clear();
-  for (size_t w = 1; w < m_workers.size(); ++w)
-    if (split || !m_workers[w].items.empty())
-      m_grad_src.push_back(run_grad(m_workers[w]).data());
-  m_range_finite.assign(size_t(m_team.size()), 1);
-}
-
-// Unit t of parameter range t (plan_update_ranges): worker 0's gradient += the sources' (in
-// source order; with the fold, of the folded nets, then mapped to the full parameters), then
-// whether the range is finite; when a step was asked for and the loss is finite, Adam on the
-// range from the current state into the next one, then the next run nets' parameters made
-// from it (whole layers: nothing of another range is read, so no wait between the two).
-// Whether the next state is taken is decided once every range is known (finish_step).
-template <class S>
-void CpuBackend<S>::update_unit(int t, double loss) {
-  const int64_t p0 = m_update_cut[size_t(t)], p1 = m_update_cut[size_t(t + 1)];
-  S* total = m_workers[0].grad.data();
-  const State& now = cur();
-  const int64_t q0 = m_update_run_cut[size_t(t)], q1 = m_update_run_cut[size_t(t + 1)];
-  S* run_total = run_grad(m_workers[0]).data();
-  for (const S* src : m_grad_src)
-    for (int64_t i = q0; i < q1; ++i) run_total[i] += src[i];
-  if (m_fold)
-    cpu::unfold_input_layer_grad_cpu(m_layout.widths.data(), m_layout.nlayers(),
-                                     m_layout.nnets(), p0, p1, now.params.data(),
-                                     now.params_t.data(), run_total, total);
-  // x - x is 0 for a finite x, NaN for Inf and NaN; eight lanes so that it vectorizes.
-  S probe[8] = {};
-  int64_t i = p0;
-  for (; i + 8 <= p1; i += 8)
-    for (int j = 0; j < 8; ++j) probe[j] += total[i + j] - total[i + j];
-  for (; i < p1; ++i) probe[0] += total[i] - total[i];
-  bool finite = true;
-  for (int j = 0; j < 8; ++j) finite = finite && probe[j] == S(0);
-  m_range_finite[size_t(t)] = finite;
-  if (!m_step || !finite || !std::isfinite(loss)) return;
-  State& nx = next();
-  cpu::adam_step_cpu(now.params.data() + p0, total + p0, now.adam_m.data() + p0,
-                     now.adam_v.data() + p0, nx.params.data() + p0, nx.adam_m.data() + p0,
-                     nx.adam_v.data() + p0, p1 - p0, m_step_lr, m_beta1, m_beta2, m_eps,
-                     m_adam_step + 1);
-  refresh_run_params(nx, p0, p1);
-}
-
-// After a batch of train_step: the next state becomes current when the loss and every range
-// of the gradient were finite (then every range was stepped into it). Returns whether it did.
-template <class S>
-bool CpuBackend<S>::finish_step(double loss) {
-  bool ok = m_step && std::isfinite(loss);
-  for (char f : m_range_finite) ok = ok && f;
-  if (ok) m_cur = 1 - m_cur;
-  return ok;
-}
-
 // A small batch of one net (options 1 and 3) is split between the threads by ATOMS rather
 // than by configurations: a batch of 4 Ta configurations of 2 to 100 atoms splits unevenly by
 // configurations, and then one thread waits for the other.
@@ -609,7 +500,7 @@ bool CpuBackend<S>::can_split(Mode mode, int n, int64_t natoms, const Prediction
 
 // Three phases (run_phases), with the gradient one more (3: update_unit):
 //   0. part t of the atoms: standardize, forward, beta (and the output scale);
-//   1. part t of the rows (plan_row_parts): forces, phi, the loss terms, eps, and the force
+//   1. part t of the rows (row_parts.hpp): forces, phi, the loss terms, eps, and the force
 //      adjoints into part t's buffer;
 //   2. part t of the atoms: g summed over the buffers, then tangent and reverse into worker
 //      t's gradient.
@@ -626,14 +517,16 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
   m_part_col.resize(size_t(T + 1));
   for (int t = 0; t <= T; ++t) m_part_col[size_t(t)] = natoms * t / T;
   m_part_loss.assign(size_t(T), 0.0);
-  plan_row_parts(ws);
+  m_row_parts.plan(*m_data, ws.configs, ws.nconf, ws.atom_base.data(), T);
 
   auto unit = [&](int phase, int t) {
     const int64_t c0 = m_part_col[size_t(t)], nc = m_part_col[size_t(t + 1)] - c0;
     if (phase == 0) {
       if (nc > 0) primal_block(ws, 0, ws.view(m_run, c0, nc), c0);
     } else if (phase == 1) {
-      m_part_loss[size_t(t)] = row_part_unit(ws, t, grad, dgrad);
+      m_part_loss[size_t(t)] =
+          row_part_cpu(m_row_parts, t, *m_data, ws, dgrad, m_inv_m,
+                       grad ? m_part_g[size_t(t)].data() : nullptr);
     } else if (phase == 2) {
       Worker& wk = m_workers[size_t(t)];
       S* g = begin_gradient(wk);
@@ -642,8 +535,8 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
       S* gs = ws.g.data();
       std::fill(gs + c0 * d, gs + (c0 + nc) * d, S(0));
       for (int u = 0; u < T; ++u) {
-        const int64_t lo = std::max(c0, m_part_lo[size_t(u)]);
-        const int64_t hi = std::min(c0 + nc, m_part_hi[size_t(u)]);
+        const int64_t lo = std::max(c0, m_row_parts.lo(u));
+        const int64_t hi = std::min(c0 + nc, m_row_parts.hi(u));
         const S* src = m_part_g[size_t(u)].data();
         for (int64_t i = lo * d; i < hi * d; ++i) gs[i] += src[i];
       }
@@ -665,98 +558,6 @@ double CpuBackend<S>::run_split(const int64_t* configs, int n, bool grad, const 
   return loss;
 }
 
-// Cuts the rows of the planned batch (configurations in order, each its dataset rows, sorted
-// by component k) into one part per thread of about equal rows. A cut falls on the start of a
-// run of rows of one k, so that every F_k is summed whole by one part; a configuration cut in
-// two gives each part the components of its runs (the first part from 0, the last up to
-// 3 N_m). A configuration without rows goes to the part at its position.
-template <class S>
-void CpuBackend<S>::plan_row_parts(const cpu::Workspace<S>& ws) {
-  const Dataset& data = *m_data;
-  const int T = m_team.size(), n = ws.nconf;
-  const int64_t* cf = ws.configs;
-  auto rows_of = [&](int m) { return data.row_offset[cf[m] + 1] - data.row_offset[cf[m]]; };
-  int64_t total = 0;
-  for (int m = 0; m < n; ++m) total += rows_of(m);
-  // Cut positions in the batch's row order, moved forward to the start of a run.
-  std::vector<int64_t>& cut = m_row_cut;
-  cut.assign(size_t(T + 1), total);
-  cut[0] = 0;
-  for (int t = 1; t < T; ++t) {
-    int64_t pos = std::max(cut[size_t(t - 1)], total * t / T), g0 = 0;
-    int m = 0;
-    while (m < n && g0 + rows_of(m) <= pos) g0 += rows_of(m++);
-    if (m < n) {
-      const int64_t r0 = data.row_offset[cf[m]], r1 = data.row_offset[cf[m] + 1];
-      int64_t r = r0 + (pos - g0);
-      while (r > r0 && r < r1 && data.row_k[r] == data.row_k[r - 1]) ++r;
-      pos = g0 + (r - r0);
-    }
-    cut[size_t(t)] = pos;
-  }
-  m_slices.clear();
-  m_slice_begin.assign(size_t(T + 1), 0);
-  std::vector<int64_t>&lo = m_part_lo, &hi = m_part_hi;
-  lo.assign(size_t(T), 0);
-  hi.assign(size_t(T), 0);
-  for (int t = 0; t < T; ++t) {
-    m_slice_begin[size_t(t)] = int(m_slices.size());
-    int64_t g0 = 0;
-    for (int m = 0; m < n; g0 += rows_of(m++)) {
-      const int64_t g1 = g0 + rows_of(m);
-      const int64_t a = std::max(g0, cut[size_t(t)]), b = std::min(g1, cut[size_t(t + 1)]);
-      const bool empty_here = g0 == g1 && cut[size_t(t)] <= g0 &&
-                              (g0 < cut[size_t(t + 1)] || (t == T - 1 && g0 == total));
-      if (!(a < b) && !empty_here) continue;
-      const int64_t r0 = data.row_offset[cf[m]], r1 = data.row_offset[cf[m] + 1];
-      const int ncomp = int(3 * (ws.atom_base[m + 1] - ws.atom_base[m]));
-      RowSlice sl;
-      sl.m = m;
-      sl.r0 = empty_here ? r0 : r0 + (a - g0);
-      sl.r1 = empty_here ? r0 : r0 + (b - g0);
-      sl.first = sl.r0 == r0;
-      sl.k0 = sl.first ? 0 : data.row_k[sl.r0];
-      sl.k1 = sl.r1 == r1 ? ncomp : data.row_k[sl.r1];
-      if (m_slices.size() == size_t(m_slice_begin[size_t(t)])) lo[size_t(t)] = ws.atom_base[m];
-      hi[size_t(t)] = ws.atom_base[m + 1];
-      m_slices.push_back(sl);
-    }
-  }
-  m_slice_begin[size_t(T)] = int(m_slices.size());
-}
-
-// Phase 1 of run_split for part t: its slices' energies, forces, phi, eps and loss terms, and
-// (with the gradient) the force adjoints g into the part's buffer. Returns the loss terms.
-template <class S>
-template <class Dg>
-double CpuBackend<S>::row_part_unit(cpu::Workspace<S>& ws, int t, bool grad, const Dg* dgrad) {
-  using namespace cpu;
-  const Dataset& data = *m_data;
-  const int d = m_layout.ndesc;
-  const int32_t* cols = ws.cols();
-  S* g = nullptr;
-  if (grad) {
-    g = m_part_g[size_t(t)].data();
-    std::fill(g + m_part_lo[size_t(t)] * d, g + m_part_hi[size_t(t)] * d, S(0));
-  }
-  double loss = 0.0;
-  for (int i = m_slice_begin[size_t(t)]; i < m_slice_begin[size_t(t + 1)]; ++i) {
-    const RowSlice& sl = m_slices[size_t(i)];
-    if (sl.first)
-      config_energy_cpu(1, ws.atom_base.data() + sl.m, cols, ws.atom_energy.data(),
-                        ws.energy.data() + sl.m);
-    force_rows_part_cpu(sl.m, ws.configs, sl.r0, sl.r1, sl.k0, sl.k1, data.atom_offset.data(),
-                        data.forces.data(), data.fweight.data(), ws.atom_base.data(), cols,
-                        data.row_i.data(), data.row_k.data(), dgrad, d, ws.beta.data(), m_inv_m,
-                        ws.forces.data(), ws.phi.data(), g);
-    loss += loss_part_cpu(sl.m, ws.configs, sl.k0, sl.k1, sl.first, data.atom_offset.data(),
-                          data.energy.data(), data.forces.data(), data.eweight.data(),
-                          data.fweight.data(), ws.atom_base.data(), cols, ws.energy.data(),
-                          ws.forces.data(), m_inv_m, ws.eps.data(), grad ? ws.eps_col.data() : nullptr);
-  }
-  return loss;
-}
-
 template <class S>
 BatchStats CpuBackend<S>::loss_gradient(const int64_t* configs, int n,
                                         std::vector<double>& grad) {
@@ -764,54 +565,6 @@ BatchStats CpuBackend<S>::loss_gradient(const int64_t* configs, int n,
   check_batch(configs, n, "loss_gradient()");
   BatchStats stats = run(configs, n, Mode::gradient, nullptr, nullptr);
   grad.assign(m_workers[0].grad.begin(), m_workers[0].grad.end());
-  return stats;
-}
-
-template <class S>
-std::string CpuBackend<S>::describe_nonfinite(double loss) const {
-  std::ostringstream msg;
-  msg.precision(6);
-  if (!std::isfinite(loss)) {
-    msg << "the batch loss is " << loss;
-    return msg.str();
-  }
-  const auto& grad = m_workers[0].grad;
-  for (size_t i = 0; i < grad.size(); ++i) {
-    if (std::isfinite(grad[i])) continue;
-    msg << "the gradient of " << m_layout.describe_parameter(int64_t(i)) << " is "
-        << double(grad[i]);
-    return msg.str();
-  }
-  return "a non-finite value";
-}
-
-template <class S>
-BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
-  check_ready("train_step()", true);
-  check_batch(configs, n, "train_step()");
-  // The step itself runs inside the batch's job (update_unit), unless something is not
-  // finite; then the parameters are left as they were.
-  m_step = true;
-  m_step_lr = lr;
-  BatchStats stats;
-  try {
-    stats = run(configs, n, Mode::gradient, nullptr, nullptr);
-  } catch (...) {
-    m_step = false;
-    throw;
-  }
-  const bool stepped = finish_step(stats.loss);
-  m_step = false;
-  if (!stepped) {
-    std::ostringstream where;
-    where << "training step " << m_adam_step + 1 << " (" << name() << ", batch of " << n
-          << " configurations starting with dataset configuration "
-          << (n > 0 ? configs[0] : -1) << "): " << describe_nonfinite(stats.loss)
-          << "; the parameters were not updated. Lower the learning rate, check the "
-             "training data for outliers, or use divergence_retries.";
-    throw NumericError(where.str());
-  }
-  ++m_adam_step;
   return stats;
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cpu/ops.hpp"
+#include "cpu/row_parts.hpp"
 #include "cpu/thread_team.hpp"
 #include "cpu/workspace.hpp"
 #include "fitnn/backend.hpp"
@@ -82,9 +83,6 @@ class CpuBackend final : public Backend {
   bool can_split(Mode mode, int n, int64_t natoms, const Predictions* pred) const;
   template <class Dg>
   double run_split(const int64_t* configs, int n, bool grad, const Dg* dgrad);
-  void plan_row_parts(const cpu::Workspace<S>& ws);
-  template <class Dg>
-  double row_part_unit(cpu::Workspace<S>& ws, int t, bool grad, const Dg* dgrad);
   template <class Unit>
   void run_phases(int first, int nphases, const Unit& unit);
   void set_update_sources(bool split);
@@ -140,20 +138,9 @@ class CpuBackend final : public Backend {
   // Split batches (run_split): one plan, its atoms cut into one block per thread.
   std::vector<int64_t> m_part_col;     // (threads + 1) first column of each part
   std::vector<double> m_part_loss;     // (threads) loss terms of each part's rows
-  // The batch's rows cut into one part per thread at starts of runs (plan_row_parts); a part
-  // is a list of slices of configurations, and scatters its force adjoints into its own
-  // buffer m_part_g[t], columns [m_part_lo[t], m_part_hi[t]), summed per column in phase 2.
-  struct RowSlice {
-    int m;           // batch configuration
-    int64_t r0, r1;  // its dataset rows in this part
-    int k0, k1;      // its force components in this part
-    bool first;      // the part holding m's first row: energy term, E_m and eps_m
-  };
-  std::vector<RowSlice> m_slices;
-  std::vector<int> m_slice_begin;              // (threads + 1) first slice of each part
-  std::vector<int64_t> m_row_cut;              // (threads + 1) cuts in the batch's row order
-  std::vector<int64_t> m_part_lo, m_part_hi;   // (threads) columns of each part's buffer
-  std::vector<cpu::AlignedVector<S>> m_part_g;  // (threads) (ndesc, capacity) force adjoints
+  cpu::RowParts m_row_parts;           // the batch's rows cut into one part per thread
+  // (threads) (ndesc, capacity) each row part's force adjoints, summed per column in phase 2
+  std::vector<cpu::AlignedVector<S>> m_part_g;
   // Phases of a job (run_phases): units claimed per phase, a wait for all units between.
   static constexpr int kPhases = 4;
   std::unique_ptr<std::atomic<char>[]> m_unit_claimed;  // (kPhases, threads) unit taken
