@@ -154,7 +154,7 @@ void force_contract_transpose_cpu(int nconf, const int64_t* configs, const int64
                                   double inv_m, S* forces, S* phi, S* g);
 
 // A part of force_contract_transpose_cpu, for splitting one batch's rows between threads (CPU
-// only; the atom-split driver of cpu_backend.cpp): slice configuration m's dataset rows
+// only; the row parts of row_parts.cpp): slice configuration m's dataset rows
 // [r0, r1), each the start of a run of one component, and its force components [k0, k1), which
 // hold every component of those rows (the parts of m partition [0, 3 N_m)). Writes forces and
 // phi of [k0, k1) and ADDS phi_k D_r into g's columns (g null: forces and phi only).
