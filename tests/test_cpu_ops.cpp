@@ -1,15 +1,19 @@
 // Every CPU op (src/cpu/ops.hpp) against a naive loop: activations against long-double
 // formulas (extremes included), standardization, the MLP passes per block (forward, beta,
 // tangent + reverse) against the per-atom reference, the row contractions (and their adjoint
-// identity), configuration energies and the loss with its adjoints.
+// identity), configuration energies and the loss with its adjoints, and the cutting of a
+// batch's rows into per-thread parts.
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cpu/ops.hpp"
+#include "cpu/row_parts.hpp"
 #include "cpu/small_gemm.hpp"
 #include "cpu/workspace.hpp"
 #include "cpu_fixtures.hpp"
@@ -426,4 +430,71 @@ TEST(CpuOps, EnergyAndLossMatchFormula) {
   }
   EXPECT_NEAR(loss, want_loss, 1e-14 * want_loss);
   EXPECT_GT(want_loss, 0.1);
+}
+
+// RowParts (row_parts.hpp) on random batches and part counts: every row of the batch in
+// exactly one slice, parts in the batch's row order, cuts only at starts of runs of one force
+// component, each configuration's components split into consecutive ranges that cover
+// [0, 3 N_m) with one `first` slice, each part's columns covering its slices' atoms, and the
+// parts about equal (the ideal share plus at most one run).
+TEST(CpuOps, RowPartsCoverEveryRowOnceAtRunStarts) {
+  std::mt19937_64 gen(7);
+  for (int trial = 0; trial < 40; ++trial) {
+    const Dataset data = random_dataset(100 + trial, 8, 3, 1, 2 + trial % 9);
+    const int n = 1 + int(gen() % 6), T = 1 + int(gen() % 5);
+    std::vector<int64_t> cf(static_cast<size_t>(n)), base(static_cast<size_t>(n + 1), 0);
+    for (int m = 0; m < n; ++m) {
+      cf[size_t(m)] = int64_t(gen() % 8);  // repeats allowed, as in the backend's batches
+      base[size_t(m + 1)] = base[size_t(m)] + data.natoms_of(cf[size_t(m)]);
+    }
+    RowParts parts;
+    parts.plan(data, cf.data(), n, base.data(), T);
+    SCOPED_TRACE("trial " + std::to_string(trial) + ", " + std::to_string(n) + " configs, " +
+                 std::to_string(T) + " parts");
+    int64_t total = 0, longest_run = 0;
+    for (int m = 0; m < n; ++m) {
+      const int64_t r0 = data.row_offset[cf[size_t(m)]], r1 = data.row_offset[cf[size_t(m)] + 1];
+      total += r1 - r0;
+      for (int64_t r = r0, run = 0; r < r1; ++r) {
+        run = (r > r0 && data.row_k[r] == data.row_k[r - 1]) ? run + 1 : 1;
+        longest_run = std::max(longest_run, run);
+      }
+    }
+    // Walk the slices of all parts in order: the batch's rows and components in sequence.
+    int m_expect = 0;
+    int64_t r_expect = data.row_offset[cf[0]];
+    int k_expect = 0, firsts = 0;
+    for (int t = 0; t < T; ++t) {
+      int64_t rows = 0;
+      for (const RowSlice* sl = parts.begin(t); sl != parts.end(t); ++sl) {
+        const int64_t c = cf[size_t(sl->m)];
+        const int64_t c0 = data.row_offset[c], c1 = data.row_offset[c + 1];
+        if (sl->m != m_expect) {  // the previous configuration is complete
+          ASSERT_EQ(sl->m, m_expect + 1);
+          ASSERT_EQ(r_expect, data.row_offset[cf[size_t(m_expect)] + 1]);
+          ASSERT_EQ(k_expect, 3 * data.natoms_of(cf[size_t(m_expect)]));
+          m_expect = sl->m;
+          r_expect = c0;
+          k_expect = 0;
+        }
+        ASSERT_EQ(sl->r0, r_expect);
+        ASSERT_EQ(sl->k0, k_expect);
+        ASSERT_LT(sl->r0, sl->r1);
+        EXPECT_EQ(sl->first, sl->r0 == c0);
+        firsts += sl->first;
+        if (sl->r0 > c0) EXPECT_NE(data.row_k[sl->r0], data.row_k[sl->r0 - 1]);  // a run start
+        EXPECT_EQ(sl->k1, sl->r1 == c1 ? 3 * data.natoms_of(c) : data.row_k[sl->r1]);
+        EXPECT_LE(parts.lo(t), base[size_t(sl->m)]);
+        EXPECT_GE(parts.hi(t), base[size_t(sl->m + 1)]);
+        rows += sl->r1 - sl->r0;
+        r_expect = sl->r1;
+        k_expect = sl->k1;
+      }
+      EXPECT_LE(rows, (total + T - 1) / T + longest_run);
+    }
+    EXPECT_EQ(m_expect, n - 1);
+    EXPECT_EQ(r_expect, data.row_offset[cf[size_t(n - 1)] + 1]);
+    EXPECT_EQ(k_expect, 3 * data.natoms_of(cf[size_t(n - 1)]));
+    EXPECT_EQ(firsts, n);
+  }
 }

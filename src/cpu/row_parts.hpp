@@ -29,7 +29,6 @@ class RowParts {
   void plan(const Dataset& data, const int64_t* configs, int nconf, const int64_t* atom_base,
             int nparts);
 
-  int nparts() const { return int(m_lo.size()); }
   int64_t lo(int t) const { return m_lo[size_t(t)]; }  // first column of part t's buffer
   int64_t hi(int t) const { return m_hi[size_t(t)]; }  // end of part t's columns
   const RowSlice* begin(int t) const { return m_slices.data() + m_slice_begin[size_t(t)]; }
