@@ -122,7 +122,6 @@ bool CpuBackend<S>::finish_step(double loss) {
   return ok;
 }
 
-
 template <class S>
 std::string CpuBackend<S>::describe_nonfinite(double loss) const {
   std::ostringstream msg;
