@@ -153,9 +153,10 @@ TEST(CpuOps, SoftplusExtremesAndAnyLength) {
 
 namespace {
 
-// small_gemm against plain long-double loops: every row-tile case (M below one vector, one or
-// two vectors with an overlapping last tile, 4-vector tiles followed by 0, 1 or 2 vectors of
-// rows), every column remainder of both tile widths, both operand layouts of
+// small_gemm against plain long-double loops: every row-tile case (M below one vector; whole
+// blocks followed by nothing or by a block of 1-4 vectors, its last vector moved back by 0 to
+// W - 1 lanes; with AVX-512 W = 8 doubles, 16 floats), every column remainder of the tile
+// widths, both operand layouts of
 // the MLP (B's columns contiguous in k, and B's rows contiguous), bias and accumulation; the
 // entries of C outside the product are checked untouched.
 template <class S>
@@ -163,7 +164,7 @@ void check_small_gemm(double tol) {
   std::mt19937_64 gen(17);
   std::uniform_real_distribution<double> u(-1, 1);
   int cases = 0;
-  for (int M : {1, 5, 8, 13, 16, 17, 30, 33, 40, 48, 64, 70, 100})
+  for (int M : {1, 5, 8, 13, 16, 17, 25, 30, 31, 33, 40, 47, 48, 64, 70, 100})
     for (int N : {1, 2, 3, 5, 6, 7, 8, 9, 10, 17, 23})
       for (int K : {1, 7, 30})
         for (int layout = 0; layout < 2; ++layout)
@@ -196,7 +197,7 @@ void check_small_gemm(double tol) {
               }
             ++cases;
           }
-  EXPECT_EQ(cases, 13 * 11 * 3 * 2 * 3);
+  EXPECT_EQ(cases, 16 * 11 * 3 * 2 * 3);
 }
 
 }  // namespace
