@@ -14,10 +14,12 @@
 // its last vector moved back to end at M (it overlaps the one before and stores only its new
 // rows), so nothing outside A's rows is read and no masked loads are needed (GCC 12 keeps the
 // accumulators in memory around a masked load: 2x slower). At M = 30 this is 1.2-1.4x faster
-// than two overlapping 2-vector tiles. M below one vector: plain loops. The vector width
-// follows the build: 8 doubles (16 floats) with AVX-512, 4 (8) with AVX2, else 2 (4). Every
-// entry of C is the same chain of FMAs in k order whichever tile computes it.
+// than two overlapping 2-vector tiles. The vector width follows the build: 8 doubles (16
+// floats) with AVX-512, 4 (8) with AVX2, else 2 (4). M below one vector (the output layer):
+// scalar FMA chains, 8 columns at a time. Every entry of C is one chain of FMAs in k order,
+// whichever tile computes it.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #if defined(__AVX512F__)
@@ -61,6 +63,16 @@ inline Vec<S> load(const S* p) {
 template <class S>
 inline void store(S* p, Vec<S> v) {
   std::memcpy(p, &v, sizeof v);
+}
+
+// a b + c in one rounding where the build has FMA (as the vector tiles' FMAs).
+template <class S>
+inline S fma_of(S a, S b, S c) {
+#if defined(__FMA__)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
 }
 
 // Lanes [shift, W) of v stored at p[shift..W) (C += v there with ACC); p[0..shift) untouched.
@@ -157,6 +169,36 @@ inline void row_blocks(int m0, int m1, int shift, int N, int K, const S* A, int6
   }
 }
 
+// M below one vector (the output layer: M = 1): each entry a scalar FMA chain in k order,
+// kC columns at a time (independent chains: one chain alone waits on the FMA latency).
+template <class S>
+inline void narrow_rows(int M, int N, int K, const S* A, int64_t lda, const S* B, int64_t bj,
+                        int64_t bk, const S* bias, bool accumulate, S* C, int64_t ldc) {
+  constexpr int kC = 8;
+  for (int m = 0; m < M; ++m)
+    for (int j0 = 0; j0 < N; j0 += kC) {
+      const int nc = N - j0 < kC ? N - j0 : kC;
+      const S* b = B + int64_t(j0) * bj;
+      S s[kC];
+      for (int c = 0; c < kC; ++c) s[c] = bias ? bias[m] : S(0);
+      if (nc == kC) {
+        for (int k = 0; k < K; ++k) {
+          const S a = A[int64_t(k) * lda + m];
+          for (int c = 0; c < kC; ++c) s[c] = fma_of(a, b[c * bj + k * bk], s[c]);
+        }
+      } else {
+        for (int k = 0; k < K; ++k) {
+          const S a = A[int64_t(k) * lda + m];
+          for (int c = 0; c < nc; ++c) s[c] = fma_of(a, b[c * bj + k * bk], s[c]);
+        }
+      }
+      for (int c = 0; c < nc; ++c) {
+        S& out = C[int64_t(j0 + c) * ldc + m];
+        out = accumulate ? out + s[c] : s[c];
+      }
+    }
+}
+
 }  // namespace gemm_detail
 
 // C (+)= bias + A B as above (accumulate: C += ..., else C = ...); bias may be null.
@@ -167,13 +209,7 @@ void small_gemm(int M, int N, int K, const S* A, int64_t lda, const S* B, int64_
   if (M <= 0 || N <= 0) return;
   constexpr int W = kLanes<S>;
   if (M < W) {
-    for (int j = 0; j < N; ++j)
-      for (int m = 0; m < M; ++m) {
-        S s = bias ? bias[m] : S(0);
-        for (int k = 0; k < K; ++k) s += A[int64_t(k) * lda + m] * B[j * bj + k * bk];
-        S& c = C[int64_t(j) * ldc + m];
-        c = accumulate ? c + s : s;
-      }
+    narrow_rows(M, N, K, A, lda, B, bj, bk, bias, accumulate, C, ldc);
     return;
   }
 #if defined(__AVX512F__)
