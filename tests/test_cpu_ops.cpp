@@ -164,7 +164,7 @@ void check_small_gemm(double tol) {
   std::mt19937_64 gen(17);
   std::uniform_real_distribution<double> u(-1, 1);
   int cases = 0;
-  for (int M : {1, 5, 8, 13, 16, 17, 25, 30, 31, 33, 40, 47, 48, 64, 70, 100})
+  for (int M : {1, 5, 8, 13, 16, 17, 25, 30, 31, 33, 40, 47, 48, 57, 64, 70, 100})
     for (int N : {1, 2, 3, 5, 6, 7, 8, 9, 10, 17, 23})
       for (int K : {1, 7, 30})
         for (int layout = 0; layout < 2; ++layout)
@@ -197,7 +197,7 @@ void check_small_gemm(double tol) {
               }
             ++cases;
           }
-  EXPECT_EQ(cases, 16 * 11 * 3 * 2 * 3);
+  EXPECT_EQ(cases, 17 * 11 * 3 * 2 * 3);
 }
 
 }  // namespace
