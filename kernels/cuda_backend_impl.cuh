@@ -107,7 +107,6 @@ class CudaBackend final : public Backend {
   cudaGraphExec_t capture_step(Mode mode);
   void collect_chunk(const Chunk& ch, Mode mode, Predictions* pred, std::vector<double>* beta,
                      int64_t atom0);
-  std::string describe_nonfinite(double loss) const;
   template <class T>
   T* plan_ptr(size_t off) const {
     return reinterpret_cast<T*>(const_cast<unsigned char*>(m_plan.data()) + off);

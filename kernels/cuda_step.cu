@@ -17,9 +17,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <sstream>
 #include <type_traits>
 
+#include "cpu/refused_step.hpp"
 #include "cuda_backend_impl.cuh"
 #include "device_math.cuh"
 #include "fitnn/errors.hpp"
@@ -455,38 +455,18 @@ BatchStats CudaBackend<S>::loss_gradient(const int64_t* configs, int n,
 }
 
 template <class S>
-std::string CudaBackend<S>::describe_nonfinite(double loss) const {
-  std::ostringstream msg;
-  msg.precision(6);
-  if (!std::isfinite(loss)) {
-    msg << "the batch loss is " << loss;
-    return msg.str();
-  }
-  const std::vector<S> g = m_grad.download();
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (std::isfinite(g[i])) continue;
-    msg << "the gradient of " << m_layout.describe_parameter(int64_t(i)) << " is "
-        << double(g[i]);
-    return msg.str();
-  }
-  return "a non-finite value";
-}
-
-template <class S>
 BatchStats CudaBackend<S>::train_step(const int64_t* configs, int n, double lr) {
   check_ready("train_step()", true);
   check_batch(configs, n, "train_step()");
   m_pending_lr = lr;
   const BatchStats stats = run(configs, n, Mode::train, nullptr, nullptr);
   if (m_result_host->bad != 0 || !std::isfinite(stats.loss)) {
-    // The device guard skipped Adam: parameters and moments are untouched.
-    std::ostringstream where;
-    where << "training step " << m_adam_step + 1 << " (" << name() << ", batch of " << n
-          << " configurations starting with dataset configuration "
-          << (n > 0 ? configs[0] : -1) << "): " << describe_nonfinite(stats.loss)
-          << "; the parameters were not updated. Lower the learning rate, check the "
-             "training data for outliers, or use divergence_retries.";
-    throw NumericError(where.str());
+    // The device guard skipped Adam: parameters and moments are untouched. The gradient is
+    // read back only to name its first non-finite entry (a non-finite loss is named first).
+    const std::vector<S> grad = std::isfinite(stats.loss) ? m_grad.download() : std::vector<S>();
+    throw NumericError(cpu::refused_step_message(name(), m_adam_step + 1, configs, n,
+                                                 stats.loss, m_layout, grad.data(),
+                                                 int64_t(grad.size())));
   }
   ++m_adam_step;
   return stats;
@@ -519,7 +499,6 @@ void CudaBackend<S>::atom_beta(const int64_t* configs, int n, std::vector<double
   template BatchStats CudaBackend<S>::run(const int64_t*, int, Mode, Predictions*,             \
                                           std::vector<double>*);                               \
   template BatchStats CudaBackend<S>::loss_gradient(const int64_t*, int, std::vector<double>&); \
-  template std::string CudaBackend<S>::describe_nonfinite(double) const;                       \
   template BatchStats CudaBackend<S>::train_step(const int64_t*, int, double);                 \
   template BatchStats CudaBackend<S>::evaluate(const int64_t*, int, Predictions*);             \
   template void CudaBackend<S>::atom_beta(const int64_t*, int, std::vector<double>&);

@@ -1,12 +1,14 @@
 // Adam (PyTorch's update rule, bias-corrected) against numbers computed by hand (40-digit
 // decimal arithmetic of m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
 // p -= lr/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps)), in double and float, and through the
-// backend's train_step (moments, step count, the NaN guard leaving everything untouched).
+// backend's train_step (moments, step count, the NaN guard leaving everything untouched), and
+// the message of a refused step (refused_step.hpp).
 #include <cmath>
 #include <limits>
 
 #include "cpu/cpu_backend.hpp"
 #include "cpu/ops.hpp"
+#include "cpu/refused_step.hpp"
 #include "cpu_fixtures.hpp"
 #include "fitnn/errors.hpp"
 #include "support.hpp"
@@ -150,4 +152,41 @@ TEST(Adam, NonFiniteStepUpdatesNothing) {
   be.get_params(p_be);
   clean.get_params(p_clean);
   EXPECT_EQ(p_be, p_clean);
+}
+
+// The refused step's message (both backends throw it): the step and batch, the first value
+// that was not finite (the loss before the gradient; a gradient entry by its parameter's name)
+// and what to do.
+TEST(Adam, RefusedStepMessageNamesTheValue) {
+  Dataset data = random_dataset(4, 4, 5, 1);
+  const Model model = random_model(data, 1, Activation::relu, {6}, 8);
+  const ModelLayout& layout = model.layout;
+  const int64_t np = layout.nparams();
+  std::vector<float> grad(size_t(np), 0.5f);
+  const int64_t batch[3] = {5, 2, 9};
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::string head =
+      "training step 7 (cpu-float32, batch of 3 configurations starting with dataset "
+      "configuration 5): ";
+  const std::string tail =
+      "; the parameters were not updated. Lower the learning rate, check the training data "
+      "for outliers, or use divergence_retries.";
+  auto message = [&](double loss, const float* g) {
+    return cpu::refused_step_message("cpu-float32", 7, batch, 3, loss, layout, g, np);
+  };
+  grad[size_t(np - 2)] = -std::numeric_limits<float>::infinity();
+  grad[size_t(np - 1)] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(message(std::nan(""), grad.data()), head + "the batch loss is nan" + tail);
+  EXPECT_EQ(message(inf, nullptr), head + "the batch loss is inf" + tail);
+  EXPECT_EQ(message(0.25, grad.data()),
+            head + "the gradient of " + layout.describe_parameter(np - 2) + " is -inf" + tail);
+  grad[size_t(np - 2)] = 1.0f;
+  EXPECT_EQ(message(0.25, grad.data()),
+            head + "the gradient of " + layout.describe_parameter(np - 1) + " is nan" + tail);
+  grad[size_t(np - 1)] = 1.0f;
+  EXPECT_EQ(message(0.25, grad.data()), head + "a non-finite value" + tail);
+  EXPECT_EQ(cpu::refused_step_message<double>("cuda-float64", 1, batch, 0, 1.0, layout, nullptr,
+                                              0),
+            "training step 1 (cuda-float64, batch of 0 configurations starting with dataset "
+            "configuration -1): a non-finite value" + tail);
 }

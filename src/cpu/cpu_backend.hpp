@@ -102,7 +102,6 @@ class CpuBackend final : public Backend {
                      S* grad) const;
   void check_ready(const char* what, bool need_model) const;
   void check_batch(const int64_t* configs, int n, const char* what) const;
-  std::string describe_nonfinite(double loss) const;
 
   const Dataset* m_data = nullptr;
   ModelLayout m_layout;

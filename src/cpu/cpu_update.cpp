@@ -4,9 +4,9 @@
 // is taken only when everything was finite (finish_step, train_step).
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "cpu/cpu_backend.hpp"
+#include "cpu/refused_step.hpp"
 #include "fitnn/errors.hpp"
 
 namespace fitnn {
@@ -123,24 +123,6 @@ bool CpuBackend<S>::finish_step(double loss) {
 }
 
 template <class S>
-std::string CpuBackend<S>::describe_nonfinite(double loss) const {
-  std::ostringstream msg;
-  msg.precision(6);
-  if (!std::isfinite(loss)) {
-    msg << "the batch loss is " << loss;
-    return msg.str();
-  }
-  const auto& grad = m_workers[0].grad;
-  for (size_t i = 0; i < grad.size(); ++i) {
-    if (std::isfinite(grad[i])) continue;
-    msg << "the gradient of " << m_layout.describe_parameter(int64_t(i)) << " is "
-        << double(grad[i]);
-    return msg.str();
-  }
-  return "a non-finite value";
-}
-
-template <class S>
 BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
   check_ready("train_step()", true);
   check_batch(configs, n, "train_step()");
@@ -158,13 +140,10 @@ BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
   const bool stepped = finish_step(stats.loss);
   m_step = false;
   if (!stepped) {
-    std::ostringstream where;
-    where << "training step " << m_adam_step + 1 << " (" << name() << ", batch of " << n
-          << " configurations starting with dataset configuration "
-          << (n > 0 ? configs[0] : -1) << "): " << describe_nonfinite(stats.loss)
-          << "; the parameters were not updated. Lower the learning rate, check the "
-             "training data for outliers, or use divergence_retries.";
-    throw NumericError(where.str());
+    const auto& grad = m_workers[0].grad;
+    throw NumericError(cpu::refused_step_message(name(), m_adam_step + 1, configs, n,
+                                                 stats.loss, m_layout, grad.data(),
+                                                 int64_t(grad.size())));
   }
   ++m_adam_step;
   return stats;
@@ -176,7 +155,6 @@ BatchStats CpuBackend<S>::train_step(const int64_t* configs, int n, double lr) {
   template void CpuBackend<S>::set_update_sources(bool);                                    \
   template void CpuBackend<S>::update_unit(int, double);                                    \
   template bool CpuBackend<S>::finish_step(double);                                         \
-  template std::string CpuBackend<S>::describe_nonfinite(double) const;                     \
   template BatchStats CpuBackend<S>::train_step(const int64_t*, int, double);
 FITNN_INSTANTIATE_UPDATE(double)
 FITNN_INSTANTIATE_UPDATE(float)
