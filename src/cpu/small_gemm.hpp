@@ -13,7 +13,7 @@
 // after the whole blocks (M = 30: all of them) take one tile of as many vectors as they need,
 // its last vector moved back to end at M (it overlaps the one before and stores only its new
 // rows), so nothing outside A's rows is read and no masked loads are needed (GCC 12 keeps the
-// accumulators in memory around a masked load: 2x slower). At M = 30 this is 1.2-1.4x faster
+// accumulators in memory around a masked load: 2x slower). At M = 30 this is 1.3-1.45x faster
 // than two overlapping 2-vector tiles. The vector width follows the build: 8 doubles (16
 // floats) with AVX-512, 4 (8) with AVX2, else 2 (4). M below one vector (the output layer):
 // scalar FMA chains, 8 columns at a time. Every entry of C is one chain of FMAs in k order,
