@@ -172,8 +172,9 @@ void Trainer::end_epoch(double train_loss, double val_loss, double seconds) {
   }
   save_latest();
   write_loss_history(m_paths.loss, m_state.history);
+  // Seconds to 0.1 ms: a small data set's epochs take a few milliseconds.
   char line[160];
-  std::snprintf(line, sizeof line, "%lld %.6e %.6e %.3f", (long long)epoch, train_loss,
+  std::snprintf(line, sizeof line, "%lld %.6e %.6e %.4f", (long long)epoch, train_loss,
                 val_loss, seconds);
   log_info(line);
 }
